@@ -1,0 +1,65 @@
+# pmacache: plain Makefile. `make` builds both executables; `make test` runs every test.
+CC      ?= gcc
+CFLAGS  ?= -O2 -g
+WARN     = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror
+DEPS     = libcurl json-c zlib
+PKGCFLAGS := $(shell pkg-config --cflags $(DEPS) 2>/dev/null)
+PKGLIBS   := $(shell pkg-config --libs $(DEPS) 2>/dev/null || echo -lcurl -ljson-c -lz)
+SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+COMMON_SRC = common/conf.c common/log.c common/cache.c
+CGI_SRC    = cgi/main.c cgi/req.c cgi/routes.c cgi/auth.c cgi/spawn.c cgi/sse.c
+SYNC_LIB   = sync/csv.c sync/snap.c sync/pma.c
+SYNC_SRC   = sync/main.c $(SYNC_LIB)
+UNIT_SRC   = $(wildcard tests/unit/test_*.c) tests/unit/main.c
+UNIT_UNDER = $(COMMON_SRC) sync/csv.c cgi/auth.c cgi/req.c
+HDRS       = $(wildcard common/*.h cgi/*.h sync/*.h tests/unit/*.h)
+
+BINS = cgi/pmacache-fcgi sync/pmacache-sync
+
+.PHONY: all test unit integration clean run stop bench fuzz format check-format
+all: $(BINS)
+
+cgi/pmacache-fcgi: $(CGI_SRC) $(COMMON_SRC) $(HDRS)
+	$(CC) $(WARN) $(CFLAGS) $(PKGCFLAGS) -o $@ $(CGI_SRC) $(COMMON_SRC) -lfcgi -lpthread $(PKGLIBS)
+
+sync/pmacache-sync: $(SYNC_SRC) $(COMMON_SRC) $(HDRS)
+	$(CC) $(WARN) $(CFLAGS) $(PKGCFLAGS) -o $@ $(SYNC_SRC) $(COMMON_SRC) $(PKGLIBS)
+
+build/unit: $(UNIT_SRC) $(UNIT_UNDER) $(HDRS)
+	@mkdir -p build
+	$(CC) $(WARN) -O1 -g $(PKGCFLAGS) -o $@ $(UNIT_SRC) $(UNIT_UNDER) -lfcgi -lpthread $(PKGLIBS)
+
+build/unit-asan: $(UNIT_SRC) $(UNIT_UNDER) $(HDRS)
+	@mkdir -p build
+	$(CC) $(WARN) -O1 -g $(SAN) $(PKGCFLAGS) -o $@ $(UNIT_SRC) $(UNIT_UNDER) -lfcgi -lpthread $(PKGLIBS)
+
+unit: build/unit build/unit-asan
+	@./build/unit
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/unit-asan
+
+integration: all
+	@bash tests/run-integration.sh
+
+# Every test: unit tests (plain and under ASan+UBSan), then the integration and
+# end-to-end tests against real nginx, spawn-fcgi, chromedriver, Chromium and phpMyAdmin.
+test: all build/unit build/unit-asan
+	@bash tests/run-all.sh
+
+run: all
+	@bash scripts/demo.sh run
+
+stop:
+	@bash scripts/demo.sh stop
+
+bench: all
+	@bash bench/run.sh $(if $(QUICK),--quick,)
+
+format:
+	clang-format -i $(wildcard common/*.[ch] cgi/*.[ch] sync/*.[ch] tests/unit/*.[ch] tests/tools/*.c)
+
+check-format:
+	@clang-format --dry-run --Werror $(wildcard common/*.[ch] cgi/*.[ch] sync/*.[ch] tests/unit/*.[ch] tests/tools/*.c)
+
+clean:
+	rm -rf build tests/tmp bench/tmp $(BINS) tests/tools/pmacache-*

@@ -1,0 +1,241 @@
+#include "routes.h"
+
+#include "../common/cache.h"
+#include "../common/log.h"
+#include "auth.h"
+#include "spawn.h"
+#include "sse.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define COPY_BUF (64 * 1024)
+
+static void health(struct req *r)
+{
+	char body[96], iso[32];
+
+	cache_iso8601(time(NULL), iso, sizeof(iso));
+	snprintf(body, sizeof(body), "{\"status\":\"healthy\",\"timestamp\":\"%s\"}", iso);
+	req_json(r, 200, NULL, body);
+}
+
+/* last_sync from status.json; a run that ended without a word was killed. */
+static struct json_object *last_sync(const struct conf *cf, int running)
+{
+	static const char *const keys[] = {"started_at", "finished_at", "result",
+					   "error",      "rows",        "duration_s"};
+	struct json_object *o = json_object_new_object(), *st = NULL, *v;
+	char text[8192];
+	size_t i;
+
+	if (cache_read_file(cf->cache_dir, CACHE_STATUS, text, sizeof(text)) > 0)
+		st = json_tokener_parse(text);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		v = NULL;
+		if (st && json_object_object_get_ex(st, keys[i], &v))
+			v = json_object_get(v);
+		json_object_object_add(o, keys[i], v);
+	}
+	if (st && !running && json_object_object_get_ex(st, "result", &v) && v == NULL &&
+	    json_object_object_get_ex(st, "started_at", &v) && v != NULL) {
+		json_object_object_add(o, "result", json_object_new_string("failed"));
+		json_object_object_add(
+		    o, "error", json_object_new_string("the sync stopped without finishing (killed?)"));
+	}
+	json_object_put(st);
+	return o;
+}
+
+static void status(struct req *r)
+{
+	struct json_object *o = json_object_new_object();
+	struct cache_snap s;
+	char err[512];
+	int rc, running = cache_sync_running(r->cf->cache_dir);
+
+	rc = cache_current(r->cf->cache_dir, &s, 0, err, sizeof(err));
+	if (rc < 0)
+		log_err("status: %s", err);
+	json_object_object_add(o, "status", json_object_new_string("ok"));
+	json_object_object_add(o, "cache_exists", json_object_new_boolean(rc == 0));
+	json_object_object_add(o, "count", json_object_new_int64(rc == 0 ? s.count : 0));
+	json_object_object_add(o, "size_bytes", json_object_new_int64(rc == 0 ? s.size : 0));
+	json_object_object_add(o, "last_updated",
+			       rc == 0 ? json_object_new_string(s.last_updated) : NULL);
+	json_object_object_add(o, "age_seconds",
+			       rc == 0 ? json_object_new_int64((long long)(time(NULL) - s.mtime))
+				       : NULL);
+	json_object_object_add(o, "etag", rc == 0 ? json_object_new_string(s.etag) : NULL);
+	json_object_object_add(o, "update_in_progress", json_object_new_boolean(running));
+	json_object_object_add(o, "last_sync", last_sync(r->cf, running));
+	req_json(r, 200, NULL, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+/* Start a background sync. Returns the _info text, or NULL if it could not start. */
+static const char *trigger(struct req *r)
+{
+	char err[512];
+
+	switch (spawn_sync(r->cf, err, sizeof(err))) {
+	case SPAWN_STARTED:
+		return "Background refresh triggered";
+	case SPAWN_RUNNING:
+		return "Refresh already in progress";
+	default:
+		log_err("refresh: %s", err);
+		return NULL;
+	}
+}
+
+int routes_etag_match(const char *inm, const char *etag)
+{
+	/* If-None-Match: "a", W/"b", * */
+	size_t n = strlen(etag);
+	const char *p = inm;
+
+	if (inm == NULL)
+		return 0;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == '*')
+			return 1;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		if (strncmp(p, etag, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+			return 1;
+		p += strcspn(p, ",");
+	}
+	return 0;
+}
+
+int routes_copy_body(struct req *r, int fd, off_t off, long long len)
+{
+	char *buf = malloc(COPY_BUF);
+	int rc = -1;
+
+	if (buf == NULL)
+		return -1;
+	while (len > 0) {
+		ssize_t n = pread(fd, buf, len < COPY_BUF ? (size_t)len : COPY_BUF, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto out;
+		if (req_write(r, buf, (size_t)n) < 0)
+			goto out;
+		off += n;
+		len -= n;
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+static void fetch_data(struct req *r)
+{
+	struct cache_snap s;
+	const char *info = NULL;
+	char err[512], hdr[512], pre[96], lm[64];
+	struct tm tm;
+	int rc;
+
+	if (req_flag(r, Q_STREAM)) {
+		sse_serve(r);
+		return;
+	}
+	if (req_flag(r, Q_REFRESH) && (info = trigger(r)) == NULL) {
+		req_error(r, 500, NULL, "Could not start the refresh");
+		return;
+	}
+	rc = cache_current(r->cf->cache_dir, &s, info != NULL, err, sizeof(err));
+	if (rc == 1) {
+		req_error(r, 503, NULL, "No cached data");
+		return;
+	}
+	if (rc < 0) {
+		log_err("fetch-data: %s", err);
+		req_error(r, 500, NULL, "Error reading cache");
+		return;
+	}
+	if (info == NULL) {
+		/* The fast path: nginx sends the file itself (sendfile, ETag, 304, gzip_static). */
+		req_header(r, "Status: 200 OK\r\nX-Accel-Redirect: /_pmacache/snapshots/%s/%s\r\n\r\n",
+			     s.id, CACHE_DATA);
+		return;
+	}
+	/* With refresh=true the body carries _info, so it is streamed from here. */
+	gmtime_r(&s.mtime, &tm);
+	strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (routes_etag_match(req_param(r, "HTTP_IF_NONE_MATCH"), s.etag)) {
+		snprintf(hdr, sizeof(hdr), "ETag: %s\r\nLast-Modified: %s\r\n", s.etag, lm);
+		req_header(r, "Status: 304 Not Modified\r\n%s\r\n", hdr);
+		close(s.fd);
+		return;
+	}
+	snprintf(pre, sizeof(pre), "{\"_info\":\"%s\",", info);
+	req_header(r, "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-cache\r\n"
+		     "Last-Modified: %s\r\nContent-Length: %lld\r\n\r\n",
+		     lm, (long long)strlen(pre) + s.size - 1);
+	if (!r->head && req_write(r, pre, strlen(pre)) == 0)
+		routes_copy_body(r, s.fd, 1, s.size - 1);
+	close(s.fd);
+}
+
+static void refresh(struct req *r)
+{
+	const char *info = trigger(r);
+
+	if (info == NULL)
+		req_error(r, 500, NULL, "Could not start the refresh");
+	else if (strcmp(info, "Background refresh triggered") == 0)
+		req_json(r, 202, NULL, "{\"status\":\"triggered\"}");
+	else
+		req_json(r, 202, NULL, "{\"status\":\"already in progress\"}");
+}
+
+static const struct route {
+	const char *path;
+	const char *method; /* GET routes also answer HEAD */
+	void (*handler)(struct req *);
+	int auth;
+} routes[] = {
+    {"/health", "GET", health, 0},
+    {"/status", "GET", status, 1},
+    {"/fetch-data", "GET", fetch_data, 1},
+    {"/refresh", "POST", refresh, 1},
+};
+
+void routes_dispatch(struct req *r)
+{
+	const struct route *rt = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strcmp(r->path, routes[i].path) == 0)
+			rt = &routes[i];
+	if (rt == NULL) {
+		req_error(r, 404, NULL, "Not found");
+		return;
+	}
+	if (strcmp(r->method, rt->method) != 0 &&
+	    !(r->head && strcmp(rt->method, "GET") == 0)) {
+		req_error(r, 405,
+			  strcmp(rt->method, "GET") == 0 ? "Allow: GET, HEAD\r\n" : "Allow: POST\r\n",
+			  "Method not allowed");
+		return;
+	}
+	if (rt->auth && !auth_check(r->cf->api_keys_file, req_param(r, "HTTP_X_API_KEY"))) {
+		req_error(r, 401, NULL, "Unauthorized");
+		return;
+	}
+	rt->handler(r);
+}

@@ -1,0 +1,108 @@
+#include "spawn.h"
+
+#include "../common/cache.h"
+#include "../common/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char sync_bin[PATH_MAX];
+
+void spawn_init(const struct conf *c, const char *argv0)
+{
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+	const char *cand[] = {"%s/pmacache-sync", "%s/../sync/pmacache-sync"};
+	size_t i;
+
+	(void)argv0;
+	if (c->sync_bin[0]) {
+		snprintf(sync_bin, sizeof(sync_bin), "%s", c->sync_bin);
+		return;
+	}
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) < 0)
+		return;
+	self[n] = '\0';
+	if ((slash = strrchr(self, '/')) != NULL)
+		*slash = '\0';
+	for (i = 0; i < sizeof(cand) / sizeof(cand[0]); i++) {
+		char path[PATH_MAX + 32];
+		snprintf(path, sizeof(path), cand[i], self);
+		if (access(path, X_OK) == 0 && realpath(path, sync_bin) != NULL)
+			return;
+	}
+	sync_bin[0] = '\0';
+}
+
+enum spawn_result spawn_sync(const struct conf *c, char *err, size_t errlen)
+{
+	char logpath[PATH_MAX + 16];
+	char *const envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", NULL};
+	char *argv[] = {sync_bin, "-c", (char *)c->path, "--lock-fd", "3", NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t all, none;
+	pid_t pid;
+	int lock_fd = -1, rc, fa_ok = 0, at_ok = 0;
+	enum spawn_result res = SPAWN_ERROR;
+
+	if (sync_bin[0] == '\0') {
+		snprintf(err, errlen, "pmacache-sync not found: set sync_bin in %s", c->path);
+		return SPAWN_ERROR;
+	}
+	switch (cache_sync_trylock(c->cache_dir, &lock_fd, err, errlen)) {
+	case 0:
+		break;
+	case 1:
+		return SPAWN_RUNNING;
+	default:
+		return SPAWN_ERROR;
+	}
+	cache_mkdir(c->log_dir, 0755);
+	snprintf(logpath, sizeof(logpath), "%s/sync.log", c->log_dir);
+
+	if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
+		goto fail;
+	fa_ok = 1;
+	/* fd 0 is the FastCGI listening socket in a responder: never hand it on. */
+	if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) != 0 ||
+	    (rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)) != 0 ||
+	    (rc = posix_spawn_file_actions_addopen(&fa, 2, logpath,
+						    O_WRONLY | O_CREAT | O_APPEND, 0640)) != 0 ||
+	    (rc = posix_spawn_file_actions_adddup2(&fa, lock_fd, 3)) != 0 ||
+	    (rc = posix_spawn_file_actions_addclosefrom_np(&fa, 4)) != 0)
+		goto fail;
+	if ((rc = posix_spawnattr_init(&at)) != 0)
+		goto fail;
+	at_ok = 1;
+	sigfillset(&all);
+	sigemptyset(&none);
+	if ((rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+						    POSIX_SPAWN_SETSIGDEF)) != 0 ||
+	    (rc = posix_spawnattr_setsigmask(&at, &none)) != 0 ||
+	    (rc = posix_spawnattr_setsigdefault(&at, &all)) != 0)
+		goto fail;
+	if ((rc = posix_spawn(&pid, sync_bin, &fa, &at, argv, envp)) != 0)
+		goto fail;
+	log_info("started sync pid %ld", (long)pid);
+	res = SPAWN_STARTED;
+	goto out;
+fail:
+	snprintf(err, errlen, "starting %s: %s", sync_bin, strerror(rc));
+out:
+	if (fa_ok)
+		posix_spawn_file_actions_destroy(&fa);
+	if (at_ok)
+		posix_spawnattr_destroy(&at);
+	/* The child holds its own copy of the locked open file; ours goes. */
+	close(lock_fd);
+	return res;
+}

@@ -1,0 +1,264 @@
+#include "sse.h"
+
+#include "../common/cache.h"
+#include "../common/log.h"
+#include "routes.h"
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SSE_POLL_MS 200
+
+static atomic_int sse_active;
+static int sse_local_max = 1;
+
+void sse_init(int threads)
+{
+	/* Two threads stay free for /health, /status and /fetch-data. */
+	sse_local_max = threads > 2 ? threads - 2 : 1;
+}
+
+/*
+ * A global slot among sse_max_streams, across all responder processes: an OFD lock on one
+ * byte of cache_dir/sse.slots, held by this open file until close. Returns the fd or -1.
+ */
+static int take_slot(const struct conf *cf)
+{
+	char path[4200];
+	struct flock fl;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "%s/sse.slots", cf->cache_dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+		log_err("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < cf->sse_max_streams; i++) {
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		fl.l_start = i;
+		fl.l_len = 1;
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+			return fd;
+	}
+	close(fd);
+	return -1;
+}
+
+struct stream {
+	struct req *r;
+	char id[68]; /* the ETag of the snapshot the client holds */
+	int payload_none;
+	int gone;
+};
+
+/* One event: "event: NAME\nid: ID\ndata: " head, body parts, "\n\n". */
+static int event_begin(struct stream *s, const char *name)
+{
+	char h[160];
+	int n = snprintf(h, sizeof(h), "event: %s\nid: %s\ndata: ", name, s->id);
+
+	if (s->gone || req_write(s->r, h, (size_t)n) < 0)
+		return s->gone = 1, -1;
+	return 0;
+}
+
+static int event_end(struct stream *s)
+{
+	if (s->gone || req_write(s->r, "\n\n", 2) < 0 || req_flush(s->r) < 0)
+		return s->gone = 1, -1;
+	return 0;
+}
+
+static int event_text(struct stream *s, const char *name, const char *data)
+{
+	if (event_begin(s, name) < 0 || req_write(s->r, data, strlen(data)) < 0)
+		return s->gone = 1, -1;
+	return event_end(s);
+}
+
+/* "cached" or "updated" with the current snapshot. resume: the client's Last-Event-ID. */
+static int send_snapshot(struct stream *s, const char *type, const char *resume)
+{
+	struct cache_snap snap;
+	char err[512], head[512];
+	int rc, n;
+
+	rc = cache_current(s->r->cf->cache_dir, &snap, !s->payload_none, err, sizeof(err));
+	if (rc != 0) {
+		if (rc < 0)
+			log_err("sse: %s", err);
+		snprintf(head, sizeof(head), "{\"type\":\"%s\",\"payload\":null,\"message\":\"%s\"}",
+			 type, rc == 1 ? "No cached data" : "Error reading cache");
+		return event_text(s, type, head);
+	}
+	snprintf(s->id, sizeof(s->id), "%s", snap.etag);
+	if (resume && (strcmp(resume, snap.etag) == 0 || strcmp(resume, snap.id) == 0)) {
+		if (snap.fd >= 0)
+			close(snap.fd);
+		snprintf(head, sizeof(head), "{\"type\":\"%s\",\"payload\":null,\"unchanged\":true}",
+			 type);
+		return event_text(s, type, head);
+	}
+	if (s->payload_none) {
+		snprintf(head, sizeof(head),
+			 "{\"type\":\"%s\",\"payload\":{\"count\":%lld,\"etag\":\"%s\","
+			 "\"last_updated\":\"%s\"}}",
+			 type, snap.count, snap.id, snap.last_updated);
+		return event_text(s, type, head);
+	}
+	n = snprintf(head, sizeof(head), "{\"type\":\"%s\",\"payload\":", type);
+	rc = event_begin(s, type);
+	if (rc == 0 && (req_write(s->r, head, (size_t)n) < 0 ||
+			routes_copy_body(s->r, snap.fd, 0, snap.size) < 0 ||
+			req_write(s->r, "}", 1) < 0))
+		rc = s->gone = -1;
+	close(snap.fd);
+	return rc < 0 ? -1 : event_end(s);
+}
+
+/* Turn progress.json into a progress event, if it changed since last time. */
+static int send_progress(struct stream *s, char *last, size_t lastlen)
+{
+	struct json_object *p, *v, *o;
+	char text[1024];
+	int rc = 0;
+
+	if (cache_read_file(s->r->cf->cache_dir, CACHE_PROGRESS, text, sizeof(text)) <= 0)
+		return 0;
+	if (strcmp(text, last) == 0)
+		return 0;
+	snprintf(last, lastlen, "%s", text);
+	if ((p = json_tokener_parse(text)) == NULL)
+		return 0;
+	o = json_object_new_object();
+	json_object_object_add(o, "type", json_object_new_string("progress"));
+	if (json_object_object_get_ex(p, "phase", &v))
+		json_object_object_add(o, "phase", json_object_get(v));
+	json_object_object_add(o, "rows",
+			       json_object_object_get_ex(p, "rows", &v) ? json_object_get(v) : NULL);
+	json_object_object_add(o, "bytes",
+			       json_object_object_get_ex(p, "bytes", &v) ? json_object_get(v) : NULL);
+	rc = event_text(s, "progress", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	json_object_put(p);
+	return rc;
+}
+
+/* After the sync ended: "updated" or "failed" from status.json. */
+static int send_outcome(struct stream *s)
+{
+	struct json_object *st, *v, *o;
+	char text[8192];
+	const char *error = "the sync stopped without finishing (killed?)";
+	int ok = 0, rc;
+
+	st = cache_read_file(s->r->cf->cache_dir, CACHE_STATUS, text, sizeof(text)) > 0
+		 ? json_tokener_parse(text)
+		 : NULL;
+	if (st && json_object_object_get_ex(st, "result", &v) && v &&
+	    strcmp(json_object_get_string(v), "success") == 0)
+		ok = 1;
+	else if (st && json_object_object_get_ex(st, "error", &v) && v)
+		error = json_object_get_string(v);
+	if (ok) {
+		rc = send_snapshot(s, "updated", NULL);
+	} else {
+		o = json_object_new_object();
+		json_object_object_add(o, "type", json_object_new_string("failed"));
+		json_object_object_add(o, "error", json_object_new_string(error));
+		rc = event_text(s, "failed", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	}
+	json_object_put(st);
+	return rc;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+void sse_serve(struct req *r)
+{
+	const struct conf *cf = r->cf;
+	struct stream s;
+	const char *resume;
+	char hdr[256], err[512], last[1024] = "";
+	int slot = -1, watch = 0, local;
+	double start, beat;
+
+	local = atomic_fetch_add(&sse_active, 1) + 1;
+	if (local > sse_local_max || (slot = take_slot(cf)) < 0) {
+		req_error(r, 503, "Retry-After: 5\r\n", "Too many open streams");
+		goto out;
+	}
+	if (req_flag(r, Q_REFRESH)) {
+		switch (spawn_sync(cf, err, sizeof(err))) {
+		case SPAWN_STARTED:
+		case SPAWN_RUNNING:
+			watch = 1;
+			break;
+		default:
+			log_err("sse refresh: %s", err);
+			req_error(r, 500, NULL, "Could not start the refresh");
+			goto out;
+		}
+	}
+	memset(&s, 0, sizeof(s));
+	s.r = r;
+	s.payload_none = r->qset[Q_PAYLOAD] && strcmp(r->q[Q_PAYLOAD], "none") == 0;
+	resume = req_param(r, "HTTP_LAST_EVENT_ID");
+	if (resume == NULL && r->qset[Q_LAST_EVENT_ID])
+		resume = r->q[Q_LAST_EVENT_ID];
+
+	snprintf(hdr, sizeof(hdr),
+		 "Status: 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+		 "X-Accel-Buffering: no\r\n\r\nretry: %d\n\n",
+		 cf->sse_retry_ms);
+	if (req_write(r, hdr, strlen(hdr)) < 0 || r->head)
+		goto out;
+	if (send_snapshot(&s, "cached", resume) < 0)
+		goto out;
+
+	watch |= cache_sync_running(cf->cache_dir);
+	start = beat = now_s();
+	while (watch && !s.gone) {
+		struct timespec ts = {0, SSE_POLL_MS * 1000000L};
+		int running = cache_sync_running(cf->cache_dir);
+
+		if (send_progress(&s, last, sizeof(last)) < 0)
+			break;
+		if (!running) {
+			send_outcome(&s);
+			break;
+		}
+		if (now_s() - start > cf->sync_timeout + 30) {
+			event_text(&s, "failed", "{\"type\":\"failed\",\"error\":\"sync_timeout passed\"}");
+			break;
+		}
+		if (now_s() - beat >= cf->sse_heartbeat_s) {
+			beat = now_s();
+			if (req_write(r, ": ping\n\n", 8) < 0 || req_flush(r) < 0)
+				s.gone = 1;
+		}
+		nanosleep(&ts, NULL);
+	}
+	if (!s.gone)
+		event_text(&s, "done", "{\"type\":\"done\"}");
+out:
+	if (slot >= 0)
+		close(slot);
+	atomic_fetch_sub(&sse_active, 1);
+}

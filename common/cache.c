@@ -1,0 +1,388 @@
+#include "cache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+void cache_iso8601(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int cache_mkdir(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
+	return -1;
+}
+
+/* Open (creating) and lock cache_dir/name. Returns the fd, or -1 (errno set). */
+static int lock_file(const char *cache_dir, const char *name, int op)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", cache_dir, name);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
+		return -1;
+	while (flock(fd, op) < 0) {
+		if (errno == EINTR)
+			continue;
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+ssize_t cache_read_file(const char *cache_dir, const char *name, char *buf, size_t len)
+{
+	char path[4096];
+	ssize_t n, total = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", cache_dir, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	while ((size_t)total < len - 1) {
+		n = read(fd, buf + total, len - 1 - (size_t)total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		total += n;
+	}
+	buf[total] = '\0';
+	close(fd);
+	return total;
+}
+
+static int parse_meta(const char *text, struct cache_snap *s)
+{
+	struct json_object *o, *v;
+	int rc = -1;
+
+	if ((o = json_tokener_parse(text)) == NULL)
+		return -1;
+	if (!json_object_object_get_ex(o, "count", &v))
+		goto out;
+	s->count = json_object_get_int64(v);
+	if (!json_object_object_get_ex(o, "last_updated", &v))
+		goto out;
+	snprintf(s->last_updated, sizeof(s->last_updated), "%s", json_object_get_string(v));
+	s->gz_size = -1;
+	if (json_object_object_get_ex(o, "gzip_bytes", &v))
+		s->gz_size = json_object_get_int64(v);
+	s->columns[0] = '\0';
+	if (json_object_object_get_ex(o, "columns", &v))
+		snprintf(s->columns, sizeof(s->columns), "%s",
+			 json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+	rc = 0;
+out:
+	json_object_put(o);
+	return rc;
+}
+
+int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char *err,
+		  size_t errlen)
+{
+	char path[4096], link[256], meta[16384];
+	struct stat st;
+	ssize_t n;
+	int lk, fd = -1, rc = -1;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	if ((lk = lock_file(cache_dir, "cache.lock", LOCK_SH)) < 0) {
+		seterr(err, errlen, "%s/cache.lock: %s", cache_dir, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/current", cache_dir);
+	if ((n = readlink(path, link, sizeof(link) - 1)) < 0) {
+		if (errno == ENOENT) {
+			rc = 1;
+			goto out;
+		}
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	link[n] = '\0';
+	/* link is "snapshots/<id>" */
+	if (strncmp(link, "snapshots/", 10) != 0 || strlen(link + 10) >= sizeof(s->id) ||
+	    strchr(link + 10, '/') != NULL) {
+		seterr(err, errlen, "%s: unexpected target '%s'", path, link);
+		goto out;
+	}
+	snprintf(s->id, sizeof(s->id), "%s", link + 10);
+	snprintf(s->etag, sizeof(s->etag), "\"%s\"", s->id);
+	snprintf(path, sizeof(path), "%s/%s/%s", cache_dir, link, CACHE_DATA);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	s->size = st.st_size;
+	s->mtime = st.st_mtime;
+	snprintf(path, sizeof(path), "%s/%s", link, CACHE_META);
+	if (cache_read_file(cache_dir, path, meta, sizeof(meta)) < 0) {
+		seterr(err, errlen, "%s/%s: %s", cache_dir, path, strerror(errno));
+		goto out;
+	}
+	if (parse_meta(meta, s) < 0) {
+		seterr(err, errlen, "%s/%s: not valid snapshot metadata", cache_dir, path);
+		goto out;
+	}
+	if (want_fd) {
+		s->fd = fd;
+		fd = -1;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	close(lk);
+	return rc;
+}
+
+int cache_sync_trylock(const char *cache_dir, int *fd, char *err, size_t errlen)
+{
+	*fd = lock_file(cache_dir, "sync.lock", LOCK_EX | LOCK_NB);
+	if (*fd >= 0)
+		return 0;
+	if (errno == EWOULDBLOCK)
+		return 1;
+	seterr(err, errlen, "%s/sync.lock: %s", cache_dir, strerror(errno));
+	return -1;
+}
+
+int cache_sync_running(const char *cache_dir)
+{
+	int fd = lock_file(cache_dir, "sync.lock", LOCK_SH | LOCK_NB);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	return errno == EWOULDBLOCK;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd, rc;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int cache_write_file(const char *cache_dir, const char *name, const char *buf, size_t len,
+		     char *err, size_t errlen)
+{
+	char tmp[4096], dst[4096];
+	size_t off = 0;
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s/tmp.%s.XXXXXX", cache_dir, name);
+	snprintf(dst, sizeof(dst), "%s/%s", cache_dir, name);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	while (off < len) {
+		ssize_t n = write(fd, buf + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			seterr(err, errlen, "write %s: %s", tmp, strerror(errno));
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+		seterr(err, errlen, "fsync %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		seterr(err, errlen, "close %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, dst) < 0) {
+		seterr(err, errlen, "rename %s: %s", dst, strerror(errno));
+		goto fail;
+	}
+	if (fsync_dir(cache_dir) < 0) {
+		/* The new file is in place; only its durability is in doubt. */
+		seterr(err, errlen, "fsync %s: %s", cache_dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return -1;
+}
+
+/* rm -r of a folder one level deep (snapshot and temp folders hold only files). */
+static void remove_tree(const char *path)
+{
+	char sub[4096];
+	struct dirent *e;
+	DIR *d;
+
+	if ((d = opendir(path)) == NULL) {
+		unlink(path);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+		unlink(sub);
+	}
+	closedir(d);
+	rmdir(path);
+}
+
+void cache_remove_stale(const char *cache_dir)
+{
+	char path[4096];
+	struct dirent *e;
+	DIR *d;
+
+	if ((d = opendir(cache_dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "tmp.", 4) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", cache_dir, e->d_name);
+		remove_tree(path);
+	}
+	closedir(d);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Keep the CACHE_KEEP newest snapshots (by id, whose mtime part sorts by age) and current. */
+static void prune(const char *cache_dir, const char *current)
+{
+	char path[4096], *names[256];
+	struct dirent *e;
+	size_t n = 0, i;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/snapshots", cache_dir);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL && n < 256) {
+		if (e->d_name[0] == '.')
+			continue;
+		if ((names[n] = strdup(e->d_name)) != NULL)
+			n++;
+	}
+	closedir(d);
+	/* Ids are fixed-width hex mtimes first, so name order is age order. */
+	qsort(names, n, sizeof(names[0]), cmp_names);
+	for (i = 0; i < n; i++) {
+		if (i + CACHE_KEEP < n && strcmp(names[i], current) != 0) {
+			snprintf(path, sizeof(path), "%s/snapshots/%s", cache_dir, names[i]);
+			remove_tree(path);
+		}
+		free(names[i]);
+	}
+}
+
+int cache_publish(const char *cache_dir, const char *tmpdir, const char *id, char *err,
+		  size_t errlen)
+{
+	char snaps[4096], dst[4400], link[4096], tmplink[4096], target[256];
+	struct stat st;
+	int lk, rc = -1;
+
+	snprintf(snaps, sizeof(snaps), "%s/snapshots", cache_dir);
+	if (cache_mkdir(snaps, 0755) < 0) {
+		seterr(err, errlen, "%s: %s", snaps, strerror(errno));
+		return -1;
+	}
+	snprintf(dst, sizeof(dst), "%s/%s", snaps, id);
+	snprintf(target, sizeof(target), "snapshots/%s", id);
+	snprintf(link, sizeof(link), "%s/current", cache_dir);
+	snprintf(tmplink, sizeof(tmplink), "%s/tmp.current.%ld", cache_dir, (long)getpid());
+
+	if ((lk = lock_file(cache_dir, "cache.lock", LOCK_EX)) < 0) {
+		seterr(err, errlen, "%s/cache.lock: %s", cache_dir, strerror(errno));
+		return -1;
+	}
+	if (rename(tmpdir, dst) < 0) {
+		seterr(err, errlen, "rename %s to %s: %s", tmpdir, dst, strerror(errno));
+		goto out;
+	}
+	if (fsync_dir(snaps) < 0) {
+		seterr(err, errlen, "fsync %s: %s", snaps, strerror(errno));
+		goto undo;
+	}
+	unlink(tmplink);
+	if (symlink(target, tmplink) < 0) {
+		seterr(err, errlen, "symlink %s: %s", tmplink, strerror(errno));
+		goto undo;
+	}
+	/* The swap: readers see the old target or the new one, never anything between. */
+	if (rename(tmplink, link) < 0) {
+		seterr(err, errlen, "rename %s: %s", link, strerror(errno));
+		unlink(tmplink);
+		goto undo;
+	}
+	if (fsync_dir(cache_dir) < 0) {
+		seterr(err, errlen, "fsync %s: %s", cache_dir, strerror(errno));
+		goto out; /* published; durability in doubt, reported */
+	}
+	/* The stable name for people and tools that look for data_cache.json. */
+	snprintf(dst, sizeof(dst), "%s/%s", cache_dir, CACHE_DATA);
+	if (lstat(dst, &st) < 0 && errno == ENOENT && symlink("current/" CACHE_DATA, dst) < 0)
+		seterr(err, errlen, "symlink %s: %s", dst, strerror(errno));
+	prune(cache_dir, id);
+	rc = 0;
+	goto out;
+undo:
+	/* Not published: put the folder back so the caller's cleanup removes it. */
+	rename(dst, tmpdir);
+out:
+	close(lk);
+	return rc;
+}

@@ -1,0 +1,89 @@
+/*
+ * cache: the cache-file protocol that the responders (readers) and the sync (the only writer)
+ * both obey. Inside cache_dir:
+ *
+ *   cache.lock            stable lock file: shared while reading, exclusive while swapping
+ *   sync.lock             held exclusively by the one running sync (single-flight)
+ *   snapshots/<id>/       one published snapshot, never changed after publication:
+ *       data_cache.json     the complete /fetch-data body, ready to send
+ *       data_cache.json.gz  the same, gzip-compressed
+ *       meta.json           {"etag","count","size_bytes","last_updated","columns"}
+ *   current -> snapshots/<id>          swapped atomically by rename(2)
+ *   data_cache.json -> current/data_cache.json
+ *   status.json, progress.json         small files, each replaced atomically
+ *   tmp.*                 a sync's work in progress; stale ones are removed by the next sync
+ *
+ * <id> is "<mtime hex>-<size hex>" of data_cache.json, which is also the ETag nginx computes
+ * for it, so the responder and nginx agree on validators. A snapshot's files travel together:
+ * anything placed beside them (an index) is swapped in with them.
+ */
+#ifndef PMACACHE_CACHE_H
+#define PMACACHE_CACHE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define CACHE_DATA "data_cache.json"
+#define CACHE_DATA_GZ "data_cache.json.gz"
+#define CACHE_META "meta.json"
+#define CACHE_STATUS "status.json"
+#define CACHE_PROGRESS "progress.json"
+#define CACHE_KEEP 3 /* snapshots kept, the current one included */
+
+struct cache_snap {
+	char id[64];
+	char etag[68]; /* id in quotes */
+	long long count;
+	long long size;
+	long long gz_size; /* -1 if there is no gzip copy */
+	time_t mtime;
+	char last_updated[32];
+	char columns[8192]; /* the JSON array of column names, as stored */
+	int fd;             /* data_cache.json opened for reading, or -1 */
+};
+
+/*
+ * Find the current snapshot under a shared lock. If want_fd, also open its data file
+ * (the caller closes s->fd). Returns 0, 1 when there is no cache yet, or -1 on error.
+ */
+int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char *err,
+		  size_t errlen);
+
+/*
+ * Try to take the single-flight sync lock without waiting. Returns 0 with the locked fd in
+ * *fd (O_CLOEXEC), 1 if another sync holds it, -1 on error.
+ */
+int cache_sync_trylock(const char *cache_dir, int *fd, char *err, size_t errlen);
+
+/* Whether some sync holds the sync lock right now. */
+int cache_sync_running(const char *cache_dir);
+
+/*
+ * Replace cache_dir/name atomically with buf: temp file in cache_dir, write, fsync, rename,
+ * fsync of the folder. The temp file is removed on every failure path.
+ */
+int cache_write_file(const char *cache_dir, const char *name, const char *buf, size_t len,
+		     char *err, size_t errlen);
+
+/* Read a small file into buf (NUL-terminated). Returns bytes read, or -1 (errno set). */
+ssize_t cache_read_file(const char *cache_dir, const char *name, char *buf, size_t len);
+
+/* Remove tmp.* leftovers of a killed sync. Call with the sync lock held. */
+void cache_remove_stale(const char *cache_dir);
+
+/*
+ * Publish the finished snapshot folder tmpdir (data file, gzip copy and meta already written
+ * and fsynced) as snapshots/<id>, point current at it and prune old snapshots, under the
+ * exclusive cache lock. Returns 0, or -1 with the cache unchanged.
+ */
+int cache_publish(const char *cache_dir, const char *tmpdir, const char *id, char *err,
+		  size_t errlen);
+
+/* Format t as ISO-8601 UTC ("2026-11-28T12:00:00Z"). buf needs 21 bytes. */
+void cache_iso8601(time_t t, char *buf, size_t len);
+
+/* mkdir -p for one level; 0 if it exists already. */
+int cache_mkdir(const char *path, mode_t mode);
+
+#endif

@@ -1,0 +1,280 @@
+#include "conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum conf_type { CT_STR, CT_PATH, CT_INT, CT_RATIO, CT_LISTEN };
+
+struct conf_key {
+	const char *name;
+	enum conf_type type;
+	size_t off;  /* offset of the field in struct conf */
+	size_t size; /* size of a string field */
+	long min, max;
+	const char *dflt; /* NULL: no default; "" with required: must be given */
+	int required;
+};
+
+#define S(f) offsetof(struct conf, f), sizeof(((struct conf *)0)->f)
+#define I(f) offsetof(struct conf, f), 0
+
+static const struct conf_key conf_keys[] = {
+    {"listen", CT_LISTEN, S(listen), 0, 0, "127.0.0.1:8080", 0},
+    {"cache_dir", CT_PATH, S(cache_dir), 0, 0, NULL, 1},
+    {"run_dir", CT_PATH, S(run_dir), 0, 0, "run", 0},
+    {"log_dir", CT_PATH, S(log_dir), 0, 0, NULL, 0},
+    {"api_keys_file", CT_PATH, S(api_keys_file), 0, 0, NULL, 1},
+    {"sync_bin", CT_PATH, S(sync_bin), 0, 0, NULL, 0},
+    {"workers", CT_INT, I(workers), 1, 64, "2", 0},
+    {"threads", CT_INT, I(threads), 2, 1024, "32", 0},
+    {"sse_heartbeat_s", CT_INT, I(sse_heartbeat_s), 1, 3600, "15", 0},
+    {"sse_max_streams", CT_INT, I(sse_max_streams), 1, 100000, "48", 0},
+    {"sse_retry_ms", CT_INT, I(sse_retry_ms), 0, 3600000, "3000", 0},
+    {"sync_timeout", CT_INT, I(sync_timeout), 5, 86400, "300", 0},
+    {"min_rows_ratio", CT_RATIO, I(min_rows_ratio), 0, 1, "0.5", 0},
+    {"pma_url", CT_STR, S(pma_url), 0, 0, "", 0},
+    {"pma_user", CT_STR, S(pma_user), 0, 0, "", 0},
+    {"pma_password_file", CT_PATH, S(pma_password_file), 0, 0, NULL, 0},
+    {"pma_db", CT_STR, S(pma_db), 0, 0, "", 0},
+    {"pma_table", CT_STR, S(pma_table), 0, 0, "", 0},
+    {"chromedriver", CT_PATH, S(chromedriver), 0, 0, "/usr/bin/chromedriver", 0},
+    {"chromium", CT_PATH, S(chromium), 0, 0, "/usr/bin/chromium", 0},
+    {"webdriver_url", CT_STR, S(webdriver_url), 0, 0, "", 0},
+};
+#define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Make p absolute against dir. Returns 0, or -1 if it does not fit. */
+static int resolve(char *out, size_t len, const char *dir, const char *p)
+{
+	int n;
+
+	if (p[0] == '/')
+		n = snprintf(out, len, "%s", p);
+	else
+		n = snprintf(out, len, "%s/%s", dir, p);
+	return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
+/* Parse and store one value. Returns 0, or -1 with the reason in why. */
+static int set_value(struct conf *c, const struct conf_key *k, const char *dir, const char *v,
+		     char *why, size_t whylen)
+{
+	char *field = (char *)c + k->off, *end;
+	long l;
+	double d;
+
+	switch (k->type) {
+	case CT_STR:
+		if (strlen(v) >= k->size) {
+			snprintf(why, whylen, "value is too long (at most %zu bytes)", k->size - 1);
+			return -1;
+		}
+		memcpy(field, v, strlen(v) + 1);
+		return 0;
+	case CT_PATH:
+		if (*v == '\0') {
+			snprintf(why, whylen, "empty path");
+			return -1;
+		}
+		if (resolve(field, k->size, dir, v) < 0) {
+			snprintf(why, whylen, "path is too long");
+			return -1;
+		}
+		return 0;
+	case CT_LISTEN: {
+		const char *colon = strrchr(v, ':');
+		if (colon == NULL || colon == v || strlen(v) >= k->size) {
+			snprintf(why, whylen, "expected address:port, got '%s'", v);
+			return -1;
+		}
+		errno = 0;
+		l = strtol(colon + 1, &end, 10);
+		if (errno || *end || end == colon + 1 || l < 1 || l > 65535) {
+			snprintf(why, whylen, "bad port in '%s'", v);
+			return -1;
+		}
+		memcpy(field, v, strlen(v) + 1);
+		return 0;
+	}
+	case CT_INT:
+		errno = 0;
+		l = strtol(v, &end, 10);
+		if (errno || *end || end == v || l < k->min || l > k->max) {
+			snprintf(why, whylen, "expected a whole number from %ld to %ld, got '%s'",
+				 k->min, k->max, v);
+			return -1;
+		}
+		*(int *)(void *)field = (int)l;
+		return 0;
+	case CT_RATIO:
+		errno = 0;
+		d = strtod(v, &end);
+		if (errno || *end || end == v || !(d >= 0.0 && d <= 1.0)) {
+			snprintf(why, whylen, "expected a number from 0 to 1, got '%s'", v);
+			return -1;
+		}
+		*(double *)(void *)field = d;
+		return 0;
+	}
+	return -1;
+}
+
+int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], line[4096], why[256];
+	unsigned char seen[CONF_NKEYS];
+	FILE *f = NULL;
+	size_t i;
+	int lineno = 0, rc = -1;
+	char *slash;
+
+	memset(c, 0, sizeof(*c));
+	memset(seen, 0, sizeof(seen));
+	if (path == NULL || *path == '\0')
+		path = getenv(CONF_ENV);
+	if (path == NULL || *path == '\0') {
+		seterr(err, errlen, "no config file: give -c FILE or set %s", CONF_ENV);
+		return -1;
+	}
+	if (realpath(path, c->path) == NULL) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	snprintf(dir, sizeof(dir), "%s", c->path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+
+	if ((f = fopen(c->path, "re")) == NULL) {
+		seterr(err, errlen, "%s: %s", c->path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *s, *eq, *key, *val;
+		const struct conf_key *k = NULL;
+
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			seterr(err, errlen, "%s:%d: line is too long", c->path, lineno);
+			goto out;
+		}
+		s = trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		if ((eq = strchr(s, '=')) == NULL) {
+			seterr(err, errlen, "%s:%d: expected 'key = value'", c->path, lineno);
+			goto out;
+		}
+		*eq = '\0';
+		key = trim(s);
+		val = trim(eq + 1);
+		for (i = 0; i < CONF_NKEYS; i++)
+			if (strcmp(conf_keys[i].name, key) == 0) {
+				k = &conf_keys[i];
+				break;
+			}
+		if (k == NULL) {
+			seterr(err, errlen, "%s:%d: unknown key '%s'", c->path, lineno, key);
+			goto out;
+		}
+		if (seen[i]) {
+			seterr(err, errlen, "%s:%d: key '%s' is given twice", c->path, lineno, key);
+			goto out;
+		}
+		if (set_value(c, k, dir, val, why, sizeof(why)) < 0) {
+			seterr(err, errlen, "%s:%d: key '%s': %s", c->path, lineno, key, why);
+			goto out;
+		}
+		seen[i] = 1;
+	}
+	if (ferror(f)) {
+		seterr(err, errlen, "%s: read error", c->path);
+		goto out;
+	}
+	for (i = 0; i < CONF_NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		if (seen[i])
+			continue;
+		if (k->required) {
+			seterr(err, errlen, "%s: missing required key '%s'", c->path, k->name);
+			goto out;
+		}
+		if (k->dflt != NULL && set_value(c, k, dir, k->dflt, why, sizeof(why)) < 0) {
+			seterr(err, errlen, "%s: default of '%s': %s", c->path, k->name, why);
+			goto out;
+		}
+	}
+	if (c->log_dir[0] == '\0' &&
+	    snprintf(c->log_dir, sizeof(c->log_dir), "%s/log", c->run_dir) >= (int)sizeof(c->log_dir)) {
+		seterr(err, errlen, "%s: log_dir is too long", c->path);
+		goto out;
+	}
+	if (c->webdriver_url[0] && strncmp(c->webdriver_url, "http://", 7) != 0) {
+		seterr(err, errlen, "%s: key 'webdriver_url': must start with http://", c->path);
+		goto out;
+	}
+	rc = 0;
+out:
+	fclose(f);
+	return rc;
+}
+
+int conf_get(const struct conf *c, const char *key, char *buf, size_t len)
+{
+	size_t i;
+
+	if (strcmp(key, "path") == 0) {
+		snprintf(buf, len, "%s", c->path);
+		return 0;
+	}
+	for (i = 0; i < CONF_NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		const char *field = (const char *)c + k->off;
+		if (strcmp(k->name, key) != 0)
+			continue;
+		if (k->type == CT_INT)
+			snprintf(buf, len, "%d", *(const int *)(const void *)field);
+		else if (k->type == CT_RATIO)
+			snprintf(buf, len, "%g", *(const double *)(const void *)field);
+		else
+			snprintf(buf, len, "%s", field);
+		return 0;
+	}
+	return -1;
+}
+
+int conf_has_pma(const struct conf *c)
+{
+	return c->pma_url[0] && c->pma_user[0] && c->pma_password_file[0] && c->pma_db[0] &&
+	       c->pma_table[0];
+}

@@ -1,0 +1,54 @@
+/*
+ * conf: the one configuration file both executables and the scripts read.
+ * Lines are "key = value", '#' starts a comment, blank lines are ignored.
+ * Relative paths are resolved against the folder of the config file.
+ */
+#ifndef PMACACHE_CONF_H
+#define PMACACHE_CONF_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#define CONF_ENV "PMACACHE_CONFIG"
+
+struct conf {
+	char path[PATH_MAX]; /* the file read, absolute */
+	char listen[128];    /* address:port nginx listens on */
+	char cache_dir[PATH_MAX];
+	char run_dir[PATH_MAX]; /* sockets, pid files, nginx state */
+	char log_dir[PATH_MAX];
+	char api_keys_file[PATH_MAX];
+	char sync_bin[PATH_MAX]; /* pmacache-sync, forked by POST /refresh */
+	int workers;             /* responder processes */
+	int threads;             /* request threads per responder process */
+	int sse_heartbeat_s;
+	int sse_max_streams;
+	int sse_retry_ms;
+	int sync_timeout;
+	double min_rows_ratio;
+	char pma_url[1024];
+	char pma_user[256];
+	char pma_password_file[PATH_MAX];
+	char pma_db[256];
+	char pma_table[256];
+	char chromedriver[PATH_MAX];
+	char chromium[PATH_MAX];
+	char webdriver_url[1024];
+};
+
+/*
+ * Read the config file at path (or, if path is NULL, at $PMACACHE_CONFIG).
+ * Returns 0, or -1 with a message naming file, line and key in err.
+ */
+int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
+
+/*
+ * Print the value of key as it was resolved (paths made absolute) to buf.
+ * Returns 0, or -1 if there is no such key.
+ */
+int conf_get(const struct conf *c, const char *key, char *buf, size_t len);
+
+/* Whether the pma_* keys needed for a browser sync are all set. */
+int conf_has_pma(const struct conf *c);
+
+#endif

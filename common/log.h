@@ -1,0 +1,16 @@
+/* log: one timestamped line per event on stderr. Never pass a secret. */
+#ifndef PMACACHE_LOG_H
+#define PMACACHE_LOG_H
+
+enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/* Set the program name printed on every line and the lowest level printed. */
+void log_init(const char *prog, enum log_level max);
+void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

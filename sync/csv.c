@@ -1,0 +1,673 @@
+#include "csv.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CSV_READ_SIZE (256 * 1024)
+#define CSV_FLUSH_AT (1024 * 1024)
+#define CSV_PROGRESS_EVERY (64LL * 1024 * 1024)
+#define CSV_COUNT_WIDTH 15 /* room for the row count, padded with spaces */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static int buf_grow(struct buf *b, size_t need)
+{
+	size_t cap = b->cap ? b->cap : 4096;
+	char *np;
+
+	while (cap - b->len < need)
+		cap *= 2;
+	if (cap == b->cap)
+		return 0;
+	if ((np = realloc(b->p, cap)) == NULL)
+		return -1;
+	b->p = np;
+	b->cap = cap;
+	return 0;
+}
+
+/* Callers reserve room first; these never fail. */
+static inline void put(struct buf *b, const char *s, size_t n)
+{
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static inline void putc1(struct buf *b, char c)
+{
+	b->p[b->len++] = c;
+}
+
+/* Byte classes for the content of a field. */
+enum { C_PLAIN, C_ESC, C_HIGH, C_QUOTE, C_COMMA, C_CR, C_LF };
+static unsigned char cls[256];
+static int cls_ready;
+
+static void cls_init(void)
+{
+	int i;
+
+	if (cls_ready)
+		return;
+	cls_ready = 1;
+
+	for (i = 0; i < 256; i++)
+		cls[i] = i < 0x20 ? C_ESC : i >= 0x80 ? C_HIGH : C_PLAIN;
+	cls['\\'] = C_ESC;
+	cls['"'] = C_QUOTE;
+	cls[','] = C_COMMA;
+	cls['\r'] = C_CR;
+	cls['\n'] = C_LF;
+}
+
+static const char hexd[] = "0123456789abcdef";
+
+/* Escape one ASCII byte that is a control character, '"' or '\\'. */
+static inline void put_esc(struct buf *b, unsigned char c)
+{
+	b->p[b->len++] = '\\';
+	switch (c) {
+	case '"':
+	case '\\':
+		b->p[b->len++] = (char)c;
+		break;
+	case '\n':
+		b->p[b->len++] = 'n';
+		break;
+	case '\r':
+		b->p[b->len++] = 'r';
+		break;
+	case '\t':
+		b->p[b->len++] = 't';
+		break;
+	case '\b':
+		b->p[b->len++] = 'b';
+		break;
+	case '\f':
+		b->p[b->len++] = 'f';
+		break;
+	default:
+		b->p[b->len++] = 'u';
+		b->p[b->len++] = '0';
+		b->p[b->len++] = '0';
+		b->p[b->len++] = hexd[c >> 4];
+		b->p[b->len++] = hexd[c & 15];
+	}
+}
+
+/* Incremental UTF-8 validation: a sequence is copied only once complete and valid. */
+struct utf8 {
+	int need;
+	unsigned char lo, hi;
+	unsigned char pend[4];
+	int npend;
+};
+
+static const char repl[] = "\xef\xbf\xbd"; /* U+FFFD */
+
+/* Feed one byte >= 0x80, or any byte while a sequence is open. Returns 1 if the byte was
+ * consumed, 0 if the open sequence was invalid (replaced) and the byte must be handled
+ * again from scratch. */
+static inline int utf8_feed(struct utf8 *u, struct buf *b, unsigned char c, long long *replaced)
+{
+	if (u->need == 0) {
+		u->lo = 0x80;
+		u->hi = 0xBF;
+		if (c >= 0xC2 && c <= 0xDF)
+			u->need = 1;
+		else if (c == 0xE0)
+			u->need = 2, u->lo = 0xA0;
+		else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
+			u->need = 2;
+		else if (c == 0xED)
+			u->need = 2, u->hi = 0x9F;
+		else if (c == 0xF0)
+			u->need = 3, u->lo = 0x90;
+		else if (c >= 0xF1 && c <= 0xF3)
+			u->need = 3;
+		else if (c == 0xF4)
+			u->need = 3, u->hi = 0x8F;
+		else {
+			put(b, repl, 3);
+			(*replaced)++;
+			return 1;
+		}
+		u->pend[0] = c;
+		u->npend = 1;
+		return 1;
+	}
+	if (c >= u->lo && c <= u->hi) {
+		u->pend[u->npend++] = c;
+		u->lo = 0x80;
+		u->hi = 0xBF;
+		if (--u->need == 0)
+			put(b, (const char *)u->pend, (size_t)u->npend);
+		return 1;
+	}
+	put(b, repl, 3);
+	(*replaced)++;
+	u->need = 0;
+	return 0;
+}
+
+/* Close an open sequence at the end of a field. */
+static inline void utf8_end(struct utf8 *u, struct buf *b, long long *replaced)
+{
+	if (u->need) {
+		put(b, repl, 3);
+		(*replaced)++;
+		u->need = 0;
+	}
+}
+
+size_t csv_json_escape(char *dst, const char *s, size_t len)
+{
+	struct buf b = {dst, 0, 6 * len + 1};
+	struct utf8 u = {0, 0, 0, {0}, 0};
+	long long replaced = 0;
+	size_t i = 0;
+
+	cls_init();
+	while (i < len) {
+		unsigned char c = (unsigned char)s[i];
+		if (u.need || c >= 0x80) {
+			if (utf8_feed(&u, &b, c, &replaced))
+				i++;
+			continue;
+		}
+		if (c < 0x20 || c == '"' || c == '\\')
+			put_esc(&b, c);
+		else
+			putc1(&b, (char)c);
+		i++;
+	}
+	utf8_end(&u, &b, &replaced);
+	dst[b.len] = '\0';
+	return b.len;
+}
+
+enum state { S_START, S_BARE, S_QUOTED, S_QUOTE1, S_CR };
+
+struct parser {
+	const char *name;
+	enum state st;
+	int header;           /* still reading the header row */
+	long long line;       /* current physical line, 1-based */
+	long long line_start; /* input offset where it starts */
+	long long fline, fcol; /* where the current field started */
+	size_t nfield;        /* index of the current field in its record */
+	int in_field;         /* a field has started in this record */
+	char bare[4];         /* the first bytes of an unquoted field, to spot NULL */
+	int nbare;
+	int bare_out; /* an unquoted field longer than 4 bytes, being streamed */
+	struct utf8 u;
+	struct buf *cur;  /* where field text goes: hdr while header, else out */
+	struct buf hdr;   /* escaped header names, each followed by NUL */
+	size_t *key_off;  /* start of each name in hdr */
+	size_t *key_len;
+	size_t nkeys, keycap;
+	struct buf out;
+	int fd;
+	long long written; /* bytes flushed to fd */
+	long long count_off;
+	long long rows, replaced;
+	int write_failed;
+	char *err;
+	size_t errlen;
+};
+
+static int fail(struct parser *p, long long line, long long col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(struct parser *p, long long line, long long col, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(p->err, p->errlen, "%s:%lld:%lld: %s", p->name, line, col, what);
+	return -1;
+}
+
+static int flush(struct parser *p)
+{
+	size_t off = 0;
+
+	if (p->fd < 0)
+		return 0;
+	while (off < p->out.len) {
+		ssize_t n = write(p->fd, p->out.p + off, p->out.len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(p->err, p->errlen, "writing the JSON: %s", strerror(errno));
+			p->write_failed = 1;
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	p->written += (long long)p->out.len;
+	p->out.len = 0;
+	return 0;
+}
+
+/* A field starts: write the separator and the key. */
+static int field_begin(struct parser *p, long long col)
+{
+	p->fline = p->line;
+	p->fcol = col;
+	p->in_field = 1;
+	p->nbare = 0;
+	p->bare_out = 0;
+	if (p->header)
+		return 0;
+	if (p->nfield >= p->nkeys)
+		return fail(p, p->line, col, "too many fields: the header has %zu", p->nkeys);
+	if (buf_grow(&p->out, p->key_len[p->nfield] + 8) < 0)
+		return fail(p, p->line, col, "out of memory");
+	if (p->nfield == 0)
+		putc1(&p->out, p->rows ? ',' : '[');
+	putc1(&p->out, p->nfield == 0 ? '{' : ',');
+	putc1(&p->out, '"');
+	put(&p->out, p->hdr.p + p->key_off[p->nfield], p->key_len[p->nfield]);
+	put(&p->out, "\":", 2);
+	return 0;
+}
+
+static int add_key(struct parser *p, size_t off, size_t len, long long col)
+{
+	size_t i;
+
+	if (len == 0)
+		return fail(p, p->fline, col, "empty column name in the header");
+	for (i = 0; i < p->nkeys; i++)
+		if (p->key_len[i] == len && memcmp(p->hdr.p + p->key_off[i], p->hdr.p + off, len) == 0)
+			return fail(p, p->fline, p->fcol, "duplicate column name in the header");
+	if (p->nkeys == p->keycap) {
+		size_t cap = p->keycap ? p->keycap * 2 : 32;
+		size_t *a = realloc(p->key_off, cap * sizeof(*a));
+		if (a == NULL)
+			return fail(p, p->fline, col, "out of memory");
+		p->key_off = a;
+		if ((a = realloc(p->key_len, cap * sizeof(*a))) == NULL)
+			return fail(p, p->fline, col, "out of memory");
+		p->key_len = a;
+		p->keycap = cap;
+	}
+	p->key_off[p->nkeys] = off;
+	p->key_len[p->nkeys] = len;
+	p->nkeys++;
+	return 0;
+}
+
+/* The current field ends (quoted says how it was written). */
+static int field_end(struct parser *p, int quoted, long long col)
+{
+	utf8_end(&p->u, p->cur, &p->replaced);
+	if (p->header) {
+		size_t start = p->nfield ? p->key_off[p->nfield - 1] + p->key_len[p->nfield - 1] : 0;
+		if (!quoted && p->nbare)
+			put(&p->hdr, p->bare, (size_t)p->nbare);
+		if (add_key(p, start, p->hdr.len - start, col) < 0)
+			return -1;
+	} else if (quoted) {
+		putc1(&p->out, '"');
+	} else {
+		if (p->bare_out)
+			putc1(&p->out, '"');
+		else if (p->nbare == 4 && memcmp(p->bare, "NULL", 4) == 0)
+			put(&p->out, "null", 4);
+		else {
+			putc1(&p->out, '"');
+			put(&p->out, p->bare, (size_t)p->nbare);
+			putc1(&p->out, '"');
+		}
+	}
+	p->nfield++;
+	p->in_field = 0;
+	return 0;
+}
+
+static int record_end(struct parser *p, long long col)
+{
+	if (p->header) {
+		p->header = 0;
+		p->cur = &p->out;
+		p->nfield = 0;
+		return 0;
+	}
+	if (p->nfield != p->nkeys)
+		return fail(p, p->line, col, "expected %zu fields, got %zu", p->nkeys, p->nfield);
+	putc1(&p->out, '}');
+	p->rows++;
+	p->nfield = 0;
+	return 0;
+}
+
+/* Unquoted text: keep up to 4 bytes aside (they may spell NULL), then stream. */
+static inline void bare_byte(struct parser *p, unsigned char c)
+{
+	struct buf *b = p->cur;
+
+	if (!p->bare_out && p->nbare < 4 && c < 0x80 && !p->header) {
+		p->bare[p->nbare++] = (char)c;
+		return;
+	}
+	if (!p->bare_out && !p->header) {
+		putc1(b, '"');
+		put(b, p->bare, (size_t)p->nbare); /* plain ASCII, checked when kept */
+		p->bare_out = 1;
+	} else if (p->header && p->nbare) {
+		put(b, p->bare, (size_t)p->nbare);
+		p->nbare = 0;
+	}
+	while (p->u.need || c >= 0x80) {
+		if (utf8_feed(&p->u, b, c, &p->replaced))
+			return;
+	}
+	if (cls[c] == C_ESC || c == '"')
+		put_esc(b, c);
+	else
+		putc1(b, (char)c);
+}
+
+static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long long base)
+{
+	size_t i = 0;
+
+	/* Worst case per input byte: 6 output bytes; plus a key and separators per field. */
+	while (i < n) {
+		unsigned char c;
+		long long col;
+
+		if (buf_grow(p->cur, 64) < 0 || buf_grow(&p->out, 64) < 0)
+			return fail(p, p->line, 1, "out of memory");
+		if (p->st == S_QUOTED) {
+			/* The hot loop: copy a run of plain bytes at once. */
+			size_t j = i;
+			struct buf *b = p->cur;
+			if (p->u.need == 0) {
+				while (j < n && (cls[s[j]] == C_PLAIN || cls[s[j]] == C_COMMA))
+					j++;
+				if (j > i) {
+					if (buf_grow(b, j - i) < 0)
+						return fail(p, p->line, 1, "out of memory");
+					put(b, (const char *)s + i, j - i);
+					i = j;
+					continue;
+				}
+			}
+			c = s[i];
+			if (p->u.need || c >= 0x80) {
+				if (buf_grow(b, 8) < 0)
+					return fail(p, p->line, 1, "out of memory");
+				if (utf8_feed(&p->u, b, c, &p->replaced))
+					i++;
+				continue;
+			}
+			if (c == '"') {
+				p->st = S_QUOTE1;
+				i++;
+				continue;
+			}
+			if (c == '\n') {
+				p->line++;
+				p->line_start = base + (long long)i + 1;
+			}
+			if (buf_grow(b, 8) < 0)
+				return fail(p, p->line, 1, "out of memory");
+			put_esc(b, c);
+			i++;
+			continue;
+		}
+
+		c = s[i];
+		col = base + (long long)i - p->line_start + 1;
+		switch (p->st) {
+		case S_QUOTE1:
+			if (c == '"') { /* a doubled quote is one quote of the value */
+				put(p->cur, "\\\"", 2);
+				p->st = S_QUOTED;
+				i++;
+				continue;
+			}
+			if (field_end(p, 1, col) < 0)
+				return -1;
+			p->st = S_START;
+			if (c == ',') {
+				i++;
+				if (field_begin(p, col + 1) < 0)
+					return -1;
+				continue;
+			}
+			if (c == '\r' || c == '\n')
+				goto eol;
+			return fail(p, p->line, col, "unexpected character after a closing quote");
+		case S_START:
+		case S_BARE:
+			if (c == ',') {
+				if (!p->in_field && field_begin(p, col) < 0)
+					return -1;
+				if (field_end(p, 0, col) < 0 || field_begin(p, col + 1) < 0)
+					return -1;
+				p->st = S_BARE;
+				i++;
+				continue;
+			}
+			if (c == '\r' || c == '\n') {
+				if (p->in_field || p->st == S_BARE) {
+					if (field_end(p, 0, col) < 0)
+						return -1;
+				} else if (p->nfield == 0) {
+					/* an empty line: a record of one empty field */
+					if (field_begin(p, col) < 0 || field_end(p, 0, col) < 0)
+						return -1;
+				}
+				p->st = S_START;
+				goto eol;
+			}
+			if (c == '"') {
+				if (p->st == S_BARE && (p->nbare || p->bare_out))
+					return fail(p, p->line, col,
+						    "quote inside an unquoted field");
+				if (!p->in_field && field_begin(p, col) < 0)
+					return -1;
+				if (!p->header)
+					putc1(p->cur, '"');
+				p->st = S_QUOTED;
+				i++;
+				continue;
+			}
+			if (!p->in_field && field_begin(p, col) < 0)
+				return -1;
+			p->st = S_BARE;
+			bare_byte(p, c);
+			i++;
+			continue;
+		case S_CR:
+			if (c != '\n')
+				return fail(p, p->line, col - 1,
+					    "carriage return not followed by a line feed");
+			p->line++;
+			p->line_start = base + (long long)i + 1;
+			p->st = S_START;
+			i++;
+			continue;
+		case S_QUOTED:
+			break;
+		}
+		continue;
+	eol:
+		if (record_end(p, col) < 0)
+			return -1;
+		if (c == '\r') {
+			p->st = S_CR;
+		} else {
+			p->line++;
+			p->line_start = base + (long long)i + 1;
+		}
+		i++;
+		if (p->out.len >= CSV_FLUSH_AT && flush(p) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void parser_free(struct parser *p)
+{
+	free(p->hdr.p);
+	free(p->key_off);
+	free(p->key_len);
+	if (p->fd >= 0)
+		free(p->out.p);
+}
+
+/* Build the JSON array of column names from the header. */
+static char *columns_json(const struct parser *p)
+{
+	struct buf b = {NULL, 0, 0};
+	size_t i;
+
+	if (buf_grow(&b, p->hdr.len + 3 * p->nkeys + 3) < 0)
+		return NULL;
+	putc1(&b, '[');
+	for (i = 0; i < p->nkeys; i++) {
+		if (i)
+			putc1(&b, ',');
+		putc1(&b, '"');
+		put(&b, p->hdr.p + p->key_off[i], p->key_len[i]);
+		putc1(&b, '"');
+	}
+	putc1(&b, ']');
+	putc1(&b, '\0');
+	return b.p;
+}
+
+int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *last_updated,
+		struct csv_result *res, csv_progress_fn progress, void *arg, char *err,
+		size_t errlen)
+{
+	struct parser p;
+	unsigned char *in = NULL;
+	long long total = 0, next_progress = CSV_PROGRESS_EVERY, col;
+	char head[160], num[32];
+	int rc = -1, hn, first = 1;
+
+	cls_init();
+	memset(&p, 0, sizeof(p));
+	memset(res, 0, sizeof(*res));
+	p.name = name;
+	p.header = 1;
+	p.line = 1;
+	p.cur = &p.hdr;
+	p.fd = out->fd;
+	p.err = err;
+	p.errlen = errlen;
+	if ((in = malloc(CSV_READ_SIZE)) == NULL || buf_grow(&p.out, CSV_FLUSH_AT + 4096) < 0) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		goto out;
+	}
+	hn = snprintf(head, sizeof(head), "{\"status\":\"success\",\"count\":%-*s,\"last_updated\":\"%s\",\"data\":",
+		      CSV_COUNT_WIDTH, "0", last_updated);
+	p.count_off = (long long)strlen("{\"status\":\"success\",\"count\":");
+	put(&p.out, head, (size_t)hn);
+
+	for (;;) {
+		ssize_t n = read(in_fd, in, CSV_READ_SIZE);
+		size_t skip = 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "%s: read: %s", name, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (first) {
+			first = 0;
+			if (n >= 3 && memcmp(in, "\xef\xbb\xbf", 3) == 0)
+				skip = 3, p.line_start = 3;
+			if ((size_t)n > skip && in[skip] == '<') {
+				fail(&p, 1, 1, "this is an HTML page, not a CSV export");
+				goto out;
+			}
+		}
+		if (parse_chunk(&p, in + skip, (size_t)n - skip, total + (long long)skip) < 0)
+			goto out;
+		total += n;
+		if (progress && total >= next_progress) {
+			progress(arg, p.rows, total);
+			next_progress += CSV_PROGRESS_EVERY;
+		}
+	}
+	col = total - p.line_start + 1;
+	if (p.st == S_QUOTED) {
+		fail(&p, p.fline, p.fcol, "unterminated quoted field (is the export truncated?)");
+		goto out;
+	}
+	if (p.st == S_QUOTE1 || p.st == S_BARE || p.in_field) {
+		if (field_end(&p, p.st == S_QUOTE1, col) < 0 || record_end(&p, col) < 0)
+			goto out;
+	}
+	if (total == 0 || p.nkeys == 0) {
+		fail(&p, 1, 1, "empty export: no header row");
+		goto out;
+	}
+	if (p.header) {
+		fail(&p, p.line, col, "the header row does not end");
+		goto out;
+	}
+	if (buf_grow(&p.out, 4) < 0)
+		goto out;
+	put(&p.out, p.rows ? "]}" : "[]}", p.rows ? 2 : 3);
+	if (flush(&p) < 0)
+		goto out;
+
+	/* Patch the row count into the room left for it. */
+	hn = snprintf(num, sizeof(num), "%lld", p.rows);
+	if (hn > CSV_COUNT_WIDTH) {
+		snprintf(err, errlen, "%s: too many rows", name);
+		goto out;
+	}
+	if (p.fd >= 0) {
+		if (pwrite(p.fd, num, (size_t)hn, p.count_off) != hn) {
+			snprintf(err, errlen, "writing the JSON: %s", strerror(errno));
+			p.write_failed = 1;
+			goto out;
+		}
+	} else {
+		memcpy(p.out.p + p.count_off, num, (size_t)hn);
+	}
+	if ((res->columns = columns_json(&p)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		goto out;
+	}
+	res->rows = p.rows;
+	res->bytes_in = total;
+	res->bytes_out = p.fd >= 0 ? p.written : (long long)p.out.len;
+	res->replaced = p.replaced;
+	if (p.fd < 0) {
+		p.out.p[p.out.len] = '\0';
+		out->mem = p.out.p;
+		out->mem_len = p.out.len;
+		p.out.p = NULL;
+	}
+	rc = 0;
+out:
+	if (rc < 0 && p.fd < 0)
+		free(p.out.p);
+	if (rc < 0 && p.write_failed)
+		rc = -2;
+	parser_free(&p);
+	free(in);
+	return rc;
+}

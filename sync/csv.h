@@ -1,0 +1,50 @@
+/*
+ * csv: stream a phpMyAdmin CSV export into the /fetch-data JSON body, in constant memory.
+ *
+ * The dialect (phpMyAdmin 5.2, "CSV" plugin, columns in the first row): comma separated,
+ * non-empty values enclosed in '"' with '"' doubled inside, the empty string written bare,
+ * SQL NULL written as a bare NULL, records ending in LF or CRLF, values holding any bytes
+ * (raw CR, LF, TAB, backslash, UTF-8). A leading UTF-8 BOM is skipped.
+ *
+ * Output: {"status":"success","count":N,"last_updated":"...","data":[{"col":"text"|null,...},...]}
+ * on one line, compact, with no trailing newline (so it can travel in one SSE data: line).
+ * The count is written padded with spaces and patched once known.
+ */
+#ifndef PMACACHE_CSV_H
+#define PMACACHE_CSV_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct csv_result {
+	long long rows;
+	long long bytes_in;
+	long long bytes_out;
+	long long replaced; /* invalid UTF-8 sequences replaced by U+FFFD */
+	char *columns;      /* JSON array of the column names; caller frees */
+};
+
+/* Where the JSON goes: an fd (out_fd >= 0) or, for tests, a growing memory buffer. */
+struct csv_out {
+	int fd;
+	char *mem; /* with fd < 0: the output, NUL-terminated; caller frees */
+	size_t mem_len;
+};
+
+/* Progress hook, called about every 64 MiB of input with rows and bytes so far. */
+typedef void (*csv_progress_fn)(void *arg, long long rows, long long bytes);
+
+/*
+ * Convert the CSV read from in_fd (named name in messages) to JSON in out, stamped with
+ * last_updated (ISO-8601). Returns 0; -1 for bad input, with "name:line:column: what" in err;
+ * or -2 when writing the output failed.
+ */
+int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *last_updated,
+		struct csv_result *res, csv_progress_fn progress, void *arg, char *err,
+		size_t errlen);
+
+/* Write s as the inside of a JSON string (no quotes) to dst, which needs 6*len+1 bytes.
+ * Invalid UTF-8 becomes U+FFFD. Returns the length written. */
+size_t csv_json_escape(char *dst, const char *s, size_t len);
+
+#endif

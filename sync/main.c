@@ -1,0 +1,287 @@
+/*
+ * pmacache-sync: refresh the cache. Either from a local CSV export (--csv FILE) or from
+ * phpMyAdmin through headless Chromium. Holds the single-flight sync lock for the whole run.
+ */
+#include "../common/cache.h"
+#include "../common/conf.h"
+#include "../common/log.h"
+#include "pma.h"
+#include "snap.h"
+#include "sync.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+volatile sig_atomic_t sync_stop;
+
+static struct conf cf;
+static int tty;
+static struct timespec t_start;
+static char started_iso[32];
+
+static void on_signal(int sig)
+{
+	sync_stop = sig == SIGALRM ? 1 : 2;
+}
+
+static double elapsed(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t_start.tv_sec) + (double)(now.tv_nsec - t_start.tv_nsec) / 1e9;
+}
+
+static struct json_object *num_or_null(long long v)
+{
+	return v < 0 ? NULL : json_object_new_int64(v);
+}
+
+/* A duration in seconds, printed with milliseconds. */
+static struct json_object *seconds(double s)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%.3f", s);
+	return json_object_new_double_s(s, text);
+}
+
+void sync_phase(const char *phase, long long rows, long long bytes)
+{
+	struct json_object *o = json_object_new_object();
+	char err[512];
+	const char *s;
+
+	json_object_object_add(o, "phase", json_object_new_string(phase));
+	json_object_object_add(o, "rows", num_or_null(rows));
+	json_object_object_add(o, "bytes", num_or_null(bytes));
+	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+	json_object_object_add(o, "started_at", json_object_new_string(started_iso));
+	json_object_object_add(o, "elapsed_s", seconds(elapsed()));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (cache_write_file(cf.cache_dir, CACHE_PROGRESS, s, strlen(s), err, sizeof(err)) < 0)
+		log_warn("progress: %s", err);
+	json_object_put(o);
+
+	if (tty) {
+		fprintf(stderr, "\r\033[K%6.1fs  %-9s", elapsed(), phase);
+		if (rows >= 0)
+			fprintf(stderr, "  %lld rows", rows);
+		if (bytes >= 0)
+			fprintf(stderr, "  %.1f MB", (double)bytes / 1e6);
+		fflush(stderr);
+	} else {
+		log_info("phase %s rows=%lld bytes=%lld (%.2fs)", phase, rows, bytes, elapsed());
+	}
+}
+
+/* status.json: what /status reports as last_sync. result NULL while running. */
+static void write_status(const char *result, const char *error, long long rows)
+{
+	struct json_object *o = json_object_new_object();
+	char err[512], iso[32];
+	const char *s;
+
+	json_object_object_add(o, "started_at", json_object_new_string(started_iso));
+	if (result) {
+		cache_iso8601(time(NULL), iso, sizeof(iso));
+		json_object_object_add(o, "finished_at", json_object_new_string(iso));
+		json_object_object_add(o, "result", json_object_new_string(result));
+		json_object_object_add(o, "duration_s", seconds(elapsed()));
+	} else {
+		json_object_object_add(o, "finished_at", NULL);
+		json_object_object_add(o, "result", NULL);
+		json_object_object_add(o, "duration_s", NULL);
+	}
+	json_object_object_add(o, "error", error ? json_object_new_string(error) : NULL);
+	json_object_object_add(o, "rows", num_or_null(rows));
+	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (cache_write_file(cf.cache_dir, CACHE_STATUS, s, strlen(s), err, sizeof(err)) < 0)
+		log_err("status: %s", err);
+	json_object_put(o);
+}
+
+static void snap_phase(void *arg, const char *phase, long long rows, long long bytes)
+{
+	(void)arg;
+	sync_phase(phase, rows, bytes);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: pmacache-sync [-c FILE] [--csv EXPORT.csv] [--force] [-v]\n"
+			"       pmacache-sync [-c FILE] --check\n");
+}
+
+static int finish(int code, const char *error, long long rows)
+{
+	if (tty)
+		fputc('\n', stderr);
+	if (code == EXIT_OK) {
+		write_status("success", NULL, rows);
+		log_info("sync done: %lld rows in %.2fs", rows, elapsed());
+	} else {
+		write_status("failed", error, -1);
+		log_err("sync failed: %s", error);
+	}
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"csv", required_argument, NULL, 'C'},
+	    {"force", no_argument, NULL, 'f'},        {"lock-fd", required_argument, NULL, 'L'},
+	    {"check", no_argument, NULL, 'k'},        {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+	const char *conf_path = NULL, *csv_path = NULL;
+	char err[1024], csv_tmp[4096] = "";
+	struct snap_opts so;
+	struct snap_result sr;
+	struct sigaction sa;
+	int ch, force = 0, check = 0, lock_fd = -1, csv_fd = -1, code;
+	enum log_level lvl = LOG_INFO;
+
+	clock_gettime(CLOCK_MONOTONIC, &t_start);
+	cache_iso8601(time(NULL), started_iso, sizeof(started_iso));
+	while ((ch = getopt_long(argc, argv, "c:fvh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'C':
+			csv_path = optarg;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 'L':
+			lock_fd = atoi(optarg);
+			break;
+		case 'k':
+			check = 1;
+			break;
+		case 'v':
+			lvl = LOG_DEBUG;
+			break;
+		case 'h':
+			usage();
+			return EXIT_OK;
+		default:
+			usage();
+			return EXIT_CONFIG;
+		}
+	}
+	if (optind != argc) {
+		usage();
+		return EXIT_CONFIG;
+	}
+	log_init("pmacache-sync", lvl);
+	umask(022);
+	if (conf_load(&cf, conf_path, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return EXIT_CONFIG;
+	}
+	if (check) {
+		printf("%s: ok\n", cf.path);
+		return EXIT_OK;
+	}
+	if (cache_mkdir(cf.cache_dir, 0755) < 0) {
+		log_err("cache_dir %s: %s", cf.cache_dir, strerror(errno));
+		return EXIT_WRITE;
+	}
+
+	/* Single flight: the responder hands over the lock it took; cron and CLI take it here. */
+	if (lock_fd >= 0) {
+		if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			log_err("--lock-fd %d: not the sync lock: %s", lock_fd, strerror(errno));
+			return EXIT_CONFIG;
+		}
+		fcntl(lock_fd, F_SETFD, FD_CLOEXEC);
+	} else {
+		switch (cache_sync_trylock(cf.cache_dir, &lock_fd, err, sizeof(err))) {
+		case 0:
+			break;
+		case 1:
+			log_err("already running: another sync holds %s/sync.lock", cf.cache_dir);
+			return EXIT_RUNNING;
+		default:
+			log_err("%s", err);
+			return EXIT_WRITE;
+		}
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal; /* no SA_RESTART: blocking calls return EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	alarm((unsigned)cf.sync_timeout);
+
+	tty = isatty(STDERR_FILENO);
+	cache_remove_stale(cf.cache_dir);
+	write_status(NULL, NULL, -1);
+	sync_phase("starting", -1, -1);
+
+	if (csv_path) {
+		if ((csv_fd = open(csv_path, O_RDONLY | O_CLOEXEC)) < 0) {
+			snprintf(err, sizeof(err), "%s: %s", csv_path, strerror(errno));
+			return finish(EXIT_CONFIG, err, -1);
+		}
+	} else {
+		if (!conf_has_pma(&cf))
+			return finish(EXIT_CONFIG,
+				      "phpMyAdmin is not configured: set pma_url, pma_user, "
+				      "pma_password_file, pma_db and pma_table, or give --csv FILE",
+				      -1);
+		code = pma_export(&cf, csv_tmp, sizeof(csv_tmp), err, sizeof(err));
+		if (code != EXIT_OK) {
+			if (csv_tmp[0])
+				unlink(csv_tmp);
+			return finish(code, err, -1);
+		}
+		csv_path = csv_tmp;
+		if ((csv_fd = open(csv_path, O_RDONLY | O_CLOEXEC)) < 0) {
+			snprintf(err, sizeof(err), "%s: %s", csv_path, strerror(errno));
+			unlink(csv_tmp);
+			return finish(EXIT_EXPORT, err, -1);
+		}
+	}
+
+	memset(&so, 0, sizeof(so));
+	so.cache_dir = cf.cache_dir;
+	so.min_rows_ratio = cf.min_rows_ratio;
+	so.force = force;
+	so.phase = snap_phase;
+	switch (snap_build(csv_fd, csv_path, &so, &sr, err, sizeof(err))) {
+	case SNAP_OK:
+		code = EXIT_OK;
+		break;
+	case SNAP_EINVALID:
+		code = EXIT_VALIDATION;
+		break;
+	default:
+		code = EXIT_WRITE;
+	}
+	close(csv_fd);
+	if (csv_tmp[0])
+		unlink(csv_tmp);
+	if (code == EXIT_OK && sync_stop) {
+		/* Published already: report success; the stop came too late to matter. */
+		log_warn("stop requested after the swap");
+	}
+	return finish(code, err, sr.rows);
+}

@@ -1,0 +1,33 @@
+/*
+ * snap: turn one CSV export into a published snapshot. Converts it into a temp folder in
+ * cache_dir, validates it against the current snapshot, writes the gzip copy and meta.json,
+ * fsyncs everything and publishes it with cache_publish(). On any failure the temp folder is
+ * removed and the current snapshot stays as it was.
+ */
+#ifndef PMACACHE_SNAP_H
+#define PMACACHE_SNAP_H
+
+#include <stddef.h>
+
+enum snap_fail { SNAP_OK, SNAP_EINVALID, SNAP_EWRITE };
+
+struct snap_opts {
+	const char *cache_dir;
+	double min_rows_ratio;
+	int force; /* skip the shrink guard */
+	void (*phase)(void *arg, const char *phase, long long rows, long long bytes);
+	void *arg;
+};
+
+struct snap_result {
+	long long rows;
+	long long bytes; /* JSON size */
+	long long gz_bytes;
+	char id[64];
+};
+
+/* Returns SNAP_OK, or the failure class with "what" in err. name is used in messages. */
+enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *o,
+			  struct snap_result *r, char *err, size_t errlen);
+
+#endif
