@@ -17,8 +17,17 @@ HDRS       = $(wildcard common/*.h cgi/*.h sync/*.h tests/unit/*.h)
 
 BINS = cgi/pmacache-fcgi sync/pmacache-sync
 
-.PHONY: all test unit integration clean run stop bench fuzz format check-format
+.PHONY: all deps test unit integration clean run stop bench fuzz format check-format
 all: $(BINS)
+
+# The Debian packages (as root; idempotent, quick when all are there).
+deps:
+	@if [ "$$(id -u)" = 0 ]; then bash scripts/install-deps.sh; \
+	else echo "not root: not installing packages (see scripts/install-deps.sh)"; fi
+
+build/gen-orders: tests/tools/gen-orders.c
+	@mkdir -p build
+	$(CC) $(WARN) -O2 -o $@ tests/tools/gen-orders.c
 
 cgi/pmacache-fcgi: $(CGI_SRC) $(COMMON_SRC) $(HDRS)
 	$(CC) $(WARN) $(CFLAGS) $(PKGCFLAGS) -o $@ $(CGI_SRC) $(COMMON_SRC) -lfcgi -lpthread $(PKGLIBS)
@@ -38,21 +47,23 @@ unit: build/unit build/unit-asan
 	@./build/unit
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/unit-asan
 
-integration: all
-	@bash tests/run-integration.sh
+integration: all build/gen-orders
+	@TESTS="integration" bash tests/run-all.sh
 
 # Every test: unit tests (plain and under ASan+UBSan), then the integration and
 # end-to-end tests against real nginx, spawn-fcgi, chromedriver, Chromium and phpMyAdmin.
-test: all build/unit build/unit-asan
+test: deps
+	@$(MAKE) --no-print-directory all build/unit build/unit-asan build/gen-orders
 	@bash tests/run-all.sh
 
-run: all
+run: deps
+	@$(MAKE) --no-print-directory all build/gen-orders
 	@bash scripts/demo.sh run
 
 stop:
 	@bash scripts/demo.sh stop
 
-bench: all
+bench: all build/gen-orders
 	@bash bench/run.sh $(if $(QUICK),--quick,)
 
 format:

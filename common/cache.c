@@ -143,7 +143,7 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 		seterr(err, errlen, "%s: unexpected target '%s'", path, link);
 		goto out;
 	}
-	snprintf(s->id, sizeof(s->id), "%s", link + 10);
+	memcpy(s->id, link + 10, strlen(link + 10) + 1);
 	snprintf(s->etag, sizeof(s->etag), "\"%s\"", s->id);
 	snprintf(path, sizeof(path), "%s/%s/%s", cache_dir, link, CACHE_DATA);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {

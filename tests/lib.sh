@@ -1,0 +1,59 @@
+# Shared helpers for the integration tests (bash). Each test script prints "ok - NAME" or
+# "not ok - NAME: why" per behaviour; tests/run-all.sh counts them.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PMACACHE=$TOP/scripts/pmacache
+SYNC=$TOP/sync/pmacache-sync
+GEN=$TOP/build/gen-orders
+T_FAILS=0
+
+ok() { echo "ok - $1"; }
+notok() { echo "not ok - $1${2:+: $2}"; T_FAILS=$((T_FAILS + 1)); }
+# check NAME COMMAND...: ok when the command succeeds.
+check() { local n=$1; shift; if "$@"; then ok "$n"; else notok "$n" "failed: $*"; fi; }
+# is NAME GOT WANT
+is() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1" "got '$2', want '$3'"; fi; }
+
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 30000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+
+# inst_up NAME [extra config lines]: a fresh instance in tests/tmp/NAME, started.
+# Sets DIR, CONF, KEY, PORT, URL, CACHE.
+inst_up() {
+	DIR=$TOP/tests/tmp/$1
+	[ -d "$DIR" ] && { "$PMACACHE" -c "$DIR/pmacache.conf" stop >/dev/null 2>&1 || true; rm -rf "$DIR"; }
+	mkdir -p "$DIR"
+	PORT=$(free_port)
+	URL=http://127.0.0.1:$PORT
+	CONF=$DIR/pmacache.conf
+	CACHE=$DIR/cache
+	KEY=$(head -c 24 /dev/urandom | base64 | tr -d '=+/')
+	(umask 077; printf '# test key\n%s\n' "$KEY" > "$DIR/api_keys")
+	{
+		echo "listen = 127.0.0.1:$PORT"
+		echo "cache_dir = cache"
+		echo "api_keys_file = api_keys"
+		echo "run_dir = run"
+		grep -q '^sync_bin' <<<"${2:-}" || echo "sync_bin = $SYNC"
+		echo "${2:-}"
+	} > "$CONF"
+	"$PMACACHE" -c "$CONF" start >/dev/null || { notok "start $1"; exit 1; }
+	trap inst_down EXIT
+}
+
+inst_down() {
+	[ -n "${CONF:-}" ] && "$PMACACHE" -c "$CONF" stop >/dev/null 2>&1 || true
+}
+
+# get PATH [curl args...]: body to stdout; HTTP code in $CODE (via a file).
+api() { curl -s -H "X-API-Key: $KEY" "$@"; }
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+
+finish() {
+	exit $((T_FAILS > 0))
+}

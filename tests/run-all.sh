@@ -1,0 +1,52 @@
+#!/bin/bash
+# make test: the unit tests (plain, then under ASan+UBSan), then every integration and
+# end-to-end test script. Ends with one line "N passed, N failed".
+# TESTS="a b" runs only the scripts whose names contain a or b.
+cd "$(dirname "$0")/.." || exit 2
+pass=0 fail=0
+log=tests/tmp/last-run.log
+mkdir -p tests/tmp
+: > "$log"
+
+count_unit() { # binary
+	local out line
+	out=$(ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 "$1" 2>>"$log")
+	local rc=$?
+	line=$(tail -n 1 <<<"$out")
+	echo "$1: $line"
+	if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+		pass=$((pass + BASH_REMATCH[1]))
+		fail=$((fail + BASH_REMATCH[2]))
+	fi
+	[ $rc = 0 ] || { fail=$((fail + 1)); echo "$1 exited $rc (see $log)"; }
+}
+
+if [ -z "${TESTS:-}" ]; then
+	count_unit build/unit
+	count_unit build/unit-asan
+fi
+
+for t in tests/integration/test_*.sh tests/e2e/test_*.sh; do
+	[ -e "$t" ] || continue
+	if [ -n "${TESTS:-}" ]; then
+		m=0
+		for w in $TESTS; do [[ $t == *$w* ]] && m=1; done
+		[ $m = 1 ] || continue
+	fi
+	start=$(date +%s)
+	out=$(bash "$t" 2>>"$log")
+	rc=$?
+	p=$(grep -c '^ok - ' <<<"$out")
+	f=$(grep -c '^not ok - ' <<<"$out")
+	grep '^not ok - ' <<<"$out"
+	if [ $rc != 0 ] && [ "$f" = 0 ]; then
+		f=1
+		echo "not ok - $t exited $rc"
+	fi
+	echo "$t: $p passed, $f failed ($(( $(date +%s) - start ))s)"
+	pass=$((pass + p))
+	fail=$((fail + f))
+done
+echo
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

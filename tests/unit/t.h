@@ -1,0 +1,31 @@
+/* t: the smallest test harness. One CHECK is one counted behaviour. */
+#ifndef PMACACHE_T_H
+#define PMACACHE_T_H
+
+#include <stdio.h>
+
+extern int t_pass, t_fail;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			t_pass++;                                                                  \
+		} else {                                                                           \
+			t_fail++;                                                                  \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
+	} while (0)
+
+/* A file in a fresh temp folder holding text; returns its path (static buffer). */
+const char *t_file(const char *name, const char *text);
+
+void test_conf(void);
+void test_auth(void);
+void test_csv(void);
+void test_escape(void);
+void test_req(void);
+void test_cache(void);
+
+#endif

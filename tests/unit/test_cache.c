@@ -1,0 +1,76 @@
+#include "../../common/cache.h"
+#include "t.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The publish protocol without a sync: a folder becomes current; old ones are pruned. */
+static int make_snap(const char *cache_dir, const char *body, const char *id)
+{
+	char dir[512], path[600], err[256];
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/tmp.snap.XXXXXX", cache_dir);
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", dir, CACHE_DATA);
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	fputs(body, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/%s", dir, CACHE_META);
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	fprintf(f, "{\"count\":1,\"last_updated\":\"2026-01-01T00:00:00Z\",\"columns\":[\"a\"]}");
+	fclose(f);
+	return cache_publish(cache_dir, dir, id, err, sizeof(err));
+}
+
+void test_cache(void)
+{
+	char dir[] = "/tmp/pmacache-cache.XXXXXX", err[256], buf[64], path[128];
+	struct cache_snap s;
+	int fd, fd2, i;
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	CHECK(cache_current(dir, &s, 0, err, sizeof(err)) == 1, "no cache yet");
+	CHECK(cache_write_file(dir, "x.json", "{}", 2, err, sizeof(err)) == 0 &&
+		  cache_read_file(dir, "x.json", buf, sizeof(buf)) == 2 && strcmp(buf, "{}") == 0,
+	      "small file round trip");
+	CHECK(make_snap(dir, "{\"a\":1}", "60000000-7") == 0, "publish 1");
+	CHECK(cache_current(dir, &s, 1, err, sizeof(err)) == 0 && strcmp(s.id, "60000000-7") == 0 &&
+		  s.count == 1 && s.size == 7 && s.fd >= 0 && strcmp(s.etag, "\"60000000-7\"") == 0,
+	      "current is snapshot 1: %s", err);
+	if (s.fd >= 0)
+		close(s.fd);
+	for (i = 2; i <= 6; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "6000000%d-7", i);
+		CHECK(make_snap(dir, "{\"a\":2}", id) == 0, "publish %d", i);
+	}
+	CHECK(cache_current(dir, &s, 0, err, sizeof(err)) == 0 && strcmp(s.id, "60000006-7") == 0,
+	      "current is the newest");
+	snprintf(path, sizeof(path), "%s/snapshots/60000001-7", dir);
+	CHECK(access(path, F_OK) != 0, "old snapshots pruned");
+	snprintf(path, sizeof(path), "%s/snapshots/60000004-7", dir);
+	CHECK(access(path, F_OK) == 0, "the last %d kept", CACHE_KEEP);
+
+	/* Single flight. */
+	CHECK(cache_sync_trylock(dir, &fd, err, sizeof(err)) == 0, "first lock");
+	CHECK(cache_sync_running(dir), "running while held");
+	CHECK(cache_sync_trylock(dir, &fd2, err, sizeof(err)) == 1, "second lock refused");
+	close(fd);
+	CHECK(!cache_sync_running(dir), "not running after release");
+
+	/* Stale temp files of a killed sync go. */
+	snprintf(path, sizeof(path), "%s/tmp.snap.dead", dir);
+	mkdir(path, 0755);
+	cache_remove_stale(dir);
+	CHECK(access(path, F_OK) != 0, "stale temp folder removed");
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	if (system(path) != 0)
+		fprintf(stderr, "cleanup failed\n");
+}

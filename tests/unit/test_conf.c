@@ -1,0 +1,64 @@
+#include "../../common/conf.h"
+#include "t.h"
+
+#include <string.h>
+
+static const struct {
+	const char *text;
+	const char *err; /* NULL: loads */
+} cases[] = {
+    {"cache_dir = c\napi_keys_file = k\n", NULL},
+    {"# comment\n\n  cache_dir=c  \napi_keys_file = k # not a comment start\n", NULL},
+    {"cache_dir = c\ncahce_dir = d\napi_keys_file = k\n", "t.conf:2: unknown key 'cahce_dir'"},
+    {"cache_dir = c\n", "missing required key 'api_keys_file'"},
+    {"api_keys_file = k\n", "missing required key 'cache_dir'"},
+    {"cache_dir = c\napi_keys_file = k\nworkers = 0\n", "t.conf:3: key 'workers': expected a whole number from 1 to 64, got '0'"},
+    {"cache_dir = c\napi_keys_file = k\nworkers = two\n", "key 'workers'"},
+    {"cache_dir = c\napi_keys_file = k\nworkers = 2x\n", "key 'workers'"},
+    {"cache_dir = c\napi_keys_file = k\nmin_rows_ratio = 1.5\n", "key 'min_rows_ratio'"},
+    {"cache_dir = c\napi_keys_file = k\nlisten = 8080\n", "key 'listen': expected address:port"},
+    {"cache_dir = c\napi_keys_file = k\nlisten = 127.0.0.1:99999\n", "bad port"},
+    {"cache_dir = c\napi_keys_file = k\ncache_dir = d\n", "t.conf:3: key 'cache_dir' is given twice"},
+    {"cache_dir\napi_keys_file = k\n", "t.conf:1: expected 'key = value'"},
+    {"cache_dir = \napi_keys_file = k\n", "t.conf:1: key 'cache_dir': empty path"},
+    {"cache_dir = c\napi_keys_file = k\nwebdriver_url = ftp://x\n", "webdriver_url"},
+};
+
+void test_conf(void)
+{
+	struct conf c;
+	char err[512], dir[300], val[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *path = t_file("t.conf", cases[i].text);
+		int rc = conf_load(&c, path, err, sizeof(err));
+		if (cases[i].err == NULL)
+			CHECK(rc == 0, "case %zu: %s", i, err);
+		else
+			CHECK(rc < 0 && strstr(err, cases[i].err) != NULL,
+			      "case %zu: want '%s', got rc %d '%s'", i, cases[i].err, rc, rc ? err : "");
+	}
+
+	/* Relative paths are relative to the config file; defaults apply. */
+	const char *path = t_file("t.conf", "cache_dir = cache\napi_keys_file = /etc/keys\n");
+	CHECK(conf_load(&c, path, err, sizeof(err)) == 0, "load: %s", err);
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	snprintf(val, sizeof(val), "%s/cache", dir);
+	CHECK(strcmp(c.cache_dir, val) == 0, "cache_dir %s, want %s", c.cache_dir, val);
+	CHECK(strcmp(c.api_keys_file, "/etc/keys") == 0, "absolute path kept: %s", c.api_keys_file);
+	snprintf(val, sizeof(val), "%s/run/log", dir);
+	CHECK(strcmp(c.log_dir, val) == 0, "log_dir defaults to run_dir/log: %s", c.log_dir);
+	CHECK(c.workers == 2 && c.sync_timeout == 300 && c.min_rows_ratio == 0.5 &&
+		  c.sse_heartbeat_s == 15,
+	      "defaults");
+	CHECK(strcmp(c.listen, "127.0.0.1:8080") == 0, "default listen");
+	CHECK(conf_get(&c, "workers", val, sizeof(val)) == 0 && strcmp(val, "2") == 0, "get int");
+	CHECK(conf_get(&c, "nope", val, sizeof(val)) < 0, "get unknown key");
+	CHECK(!conf_has_pma(&c), "no pma configured");
+
+	CHECK(conf_load(&c, "/nonexistent/x.conf", err, sizeof(err)) < 0 &&
+		  strstr(err, "/nonexistent/x.conf") != NULL,
+	      "missing file named: %s", err);
+}

@@ -1,0 +1,176 @@
+#include "../../sync/csv.h"
+#include "t.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Input, and either the expected "data" array (JSON) or the expected error. */
+static const struct {
+	const char *name;
+	const char *in;
+	size_t len; /* 0: strlen(in) */
+	const char *data;
+	const char *err;
+} cases[] = {
+    {"LF", "\"a\",\"b\"\n\"1\",\"2\"\n", 0, "[{\"a\":\"1\",\"b\":\"2\"}]", NULL},
+    {"CRLF", "\"a\",\"b\"\r\n\"1\",\"2\"\r\n\"3\",\"4\"\r\n", 0,
+     "[{\"a\":\"1\",\"b\":\"2\"},{\"a\":\"3\",\"b\":\"4\"}]", NULL},
+    {"no final newline", "\"a\",\"b\"\n\"1\",\"2\"", 0, "[{\"a\":\"1\",\"b\":\"2\"}]", NULL},
+    {"BOM", "\xef\xbb\xbf\"a\"\n\"1\"\n", 0, "[{\"a\":\"1\"}]", NULL},
+    {"doubled quotes", "\"x\"\n\"he said \"\"hi\"\"\"\n", 0, "[{\"x\":\"he said \\\"hi\\\"\"}]",
+     NULL},
+    {"only a quote", "\"x\"\n\"\"\"\"\n", 0, "[{\"x\":\"\\\"\"}]", NULL},
+    {"comma inside", "\"x\",\"y\"\n\"a,b\",\"c\"\n", 0, "[{\"x\":\"a,b\",\"y\":\"c\"}]", NULL},
+    {"empty bare", "\"x\",\"y\",\"z\"\n,,\n", 0, "[{\"x\":\"\",\"y\":\"\",\"z\":\"\"}]", NULL},
+    {"NULL bare is null", "\"x\",\"y\"\nNULL,\"NULL\"\n", 0, "[{\"x\":null,\"y\":\"NULL\"}]",
+     NULL},
+    {"NULL-like bare", "\"x\",\"y\",\"z\"\nNUL,NULLX,null\n", 0,
+     "[{\"x\":\"NUL\",\"y\":\"NULLX\",\"z\":\"null\"}]", NULL},
+    {"NULL last, CRLF", "\"x\",\"y\"\r\n\"1\",NULL\r\n", 0, "[{\"x\":\"1\",\"y\":null}]", NULL},
+    {"bare number", "\"x\"\n42\n", 0, "[{\"x\":\"42\"}]", NULL},
+    {"raw LF in value", "\"x\"\n\"a\nb\"\n", 0, "[{\"x\":\"a\\nb\"}]", NULL},
+    {"raw CRLF in value", "\"x\"\n\"a\r\nb\"\n", 0, "[{\"x\":\"a\\r\\nb\"}]", NULL},
+    {"raw CR in value", "\"x\"\n\"a\rb\"\n", 0, "[{\"x\":\"a\\rb\"}]", NULL},
+    {"tab and backslash", "\"x\"\n\"a\tb\\c\\\\N\"\n", 0, "[{\"x\":\"a\\tb\\\\c\\\\\\\\N\"}]",
+     NULL},
+    {"control chars", "\"x\"\n\"\x01\x1f\x7f\"\n", 0, "[{\"x\":\"\\u0001\\u001f\x7f\"}]", NULL},
+    {"UTF-8 kept", "\"x\"\n\"\xf0\x9f\x8e\x89 \xe8\xab\x8b \xd7\xa9\"\n", 0,
+     "[{\"x\":\"\xf0\x9f\x8e\x89 \xe8\xab\x8b \xd7\xa9\"}]", NULL},
+    {"invalid byte", "\"x\"\n\"a\xff" "b\"\n", 0, "[{\"x\":\"a\xef\xbf\xbd" "b\"}]", NULL},
+    {"truncated sequence", "\"x\"\n\"a\xe2\x82\"\n", 0, "[{\"x\":\"a\xef\xbf\xbd\"}]", NULL},
+    {"overlong", "\"x\"\n\"\xc0\xaf\"\n", 0, "[{\"x\":\"\xef\xbf\xbd\xef\xbf\xbd\"}]", NULL},
+    {"surrogate", "\"x\"\n\"\xed\xa0\x80\"\n", 0,
+     "[{\"x\":\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"}]", NULL},
+    {"NUL byte", "\"x\"\n\"a\0b\"\n", 10, "[{\"x\":\"a\\u0000b\"}]", NULL},
+    {"header only", "\"a\",\"b\"\n", 0, "[]", NULL},
+    {"escaped header", "\"a\"\"q\",\"b\\\\\"\n\"1\",\"2\"\n", 0,
+     "[{\"a\\\"q\":\"1\",\"b\\\\\\\\\":\"2\"}]", NULL},
+    {"unterminated quote", "\"a\",\"b\"\n\"1\",\"2\n", 0, NULL, "t.csv:2:5: unterminated"},
+    {"too few fields", "\"a\",\"b\"\n\"1\"\n", 0, NULL, "t.csv:2:4: expected 2 fields, got 1"},
+    {"too many fields", "\"a\",\"b\"\n\"1\",\"2\",\"3\"\n", 0, NULL, "t.csv:2:9: too many fields"},
+    {"HTML page", "<!DOCTYPE html><html><body>Error</body></html>", 0, NULL,
+     "t.csv:1:1: this is an HTML page"},
+    {"empty file", "", 0, NULL, "empty export"},
+    {"quote in bare", "\"a\"\nab\"c\n", 0, NULL, "t.csv:2:3: quote inside an unquoted field"},
+    {"after closing quote", "\"a\"\n\"x\"y\n", 0, NULL, "t.csv:2:4: unexpected character"},
+    {"stray CR", "\"a\",\"b\"\n\"1\",\"2\"\rX\n", 0, NULL, "carriage return not followed"},
+    {"duplicate column", "\"a\",\"a\"\n", 0, NULL, "duplicate column name"},
+    {"empty column name", "\"a\",,\"c\"\n", 0, NULL, "empty column name"},
+};
+
+static int mem_fd(const char *data, size_t len)
+{
+	int fd = memfd_create("csv", MFD_CLOEXEC);
+
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len || lseek(fd, 0, SEEK_SET) < 0)
+		return -1;
+	return fd;
+}
+
+/* Convert; on success return the parsed output object (caller puts). */
+static struct json_object *convert(const char *in, size_t len, struct csv_result *res, char *err,
+				   size_t errlen)
+{
+	struct csv_out out = {-1, NULL, 0};
+	struct json_object *o = NULL;
+	int fd = mem_fd(in, len);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "memfd");
+		return NULL;
+	}
+	memset(res, 0, sizeof(*res));
+	if (csv_convert(fd, "t.csv", &out, "2026-01-02T03:04:05Z", res, NULL, NULL, err, errlen) ==
+	    0) {
+		o = json_tokener_parse(out.mem);
+		if (o == NULL)
+			snprintf(err, errlen, "output is not JSON: %.200s", out.mem);
+		else if (strchr(out.mem, '\n') != NULL) {
+			snprintf(err, errlen, "output has a newline");
+			json_object_put(o);
+			o = NULL;
+		}
+	}
+	free(out.mem);
+	close(fd);
+	return o;
+}
+
+static void big_inputs(void)
+{
+	/* Values and multibyte characters across the 256 KiB read boundary. */
+	size_t n = 600000, i, off;
+	char *in = malloc(n + 64), err[512];
+	struct csv_result res;
+	struct json_object *o, *data, *v;
+
+	off = (size_t)sprintf(in, "\"v\"\n\"");
+	for (i = off; i < 262142; i++)
+		in[i] = 'a';
+	memcpy(in + i, "\xe2\x82\xac", 3); /* the euro sign straddles 262144 */
+	i += 3;
+	for (; i < 400000; i++)
+		in[i] = (i % 1000 == 0) ? '\n' : 'b';
+	i += (size_t)sprintf(in + i, "\"\nNULL\n\"x\"\"y\"\n");
+	o = convert(in, i, &res, err, sizeof(err));
+	CHECK(o != NULL, "big: %s", err);
+	if (o) {
+		json_object_object_get_ex(o, "data", &data);
+		CHECK(json_object_array_length(data) == 3, "big: 3 rows");
+		v = json_object_object_get(json_object_array_get_idx(data, 0), "v");
+		CHECK(json_object_get_string_len(v) == 400000 - 5 &&
+			  strstr(json_object_get_string(v), "a\xe2\x82\xac" "b") != NULL,
+		      "big: value intact across the boundary (%d)", json_object_get_string_len(v));
+		CHECK(json_object_get_type(json_object_object_get(json_object_array_get_idx(data, 1),
+								 "v")) == json_type_null,
+		      "big: NULL after a long value");
+		CHECK(res.rows == 3 && res.replaced == 0, "big: rows %lld", res.rows);
+		json_object_put(o);
+	}
+	free(res.columns);
+	free(in);
+}
+
+void test_csv(void)
+{
+	struct csv_result res;
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = cases[i].len ? cases[i].len : strlen(cases[i].in);
+		struct json_object *o;
+
+		err[0] = '\0';
+		o = convert(cases[i].in, len, &res, err, sizeof(err));
+		if (cases[i].err) {
+			CHECK(o == NULL && strstr(err, cases[i].err) != NULL,
+			      "%s: want error '%s', got '%s'", cases[i].name, cases[i].err, err);
+		} else {
+			struct json_object *want = json_tokener_parse(cases[i].data), *data, *c;
+			const char *got_s = "", *want_s;
+			CHECK(o != NULL, "%s: %s", cases[i].name, err);
+			if (o && json_object_object_get_ex(o, "data", &data))
+				got_s = json_object_to_json_string(data);
+			want_s = want ? json_object_to_json_string(want) : "(bad expectation)";
+			CHECK(strcmp(got_s, want_s) == 0, "%s: got %s, want %s", cases[i].name, got_s,
+			      want_s);
+			CHECK(o && json_object_object_get_ex(o, "count", &c) &&
+				  json_object_get_int64(c) == res.rows &&
+				  (size_t)res.rows == json_object_array_length(want),
+			      "%s: count", cases[i].name);
+			CHECK(o && json_object_object_get_ex(o, "status", &c) &&
+				  strcmp(json_object_get_string(c), "success") == 0 &&
+				  json_object_object_get_ex(o, "last_updated", &c) &&
+				  strcmp(json_object_get_string(c), "2026-01-02T03:04:05Z") == 0,
+			      "%s: envelope", cases[i].name);
+			json_object_put(want);
+		}
+		json_object_put(o);
+		free(res.columns);
+	}
+	big_inputs();
+}

@@ -1,0 +1,58 @@
+#include "../../cgi/req.h"
+#include "t.h"
+
+#include <string.h>
+
+static const struct {
+	const char *qs;
+	int ok;
+	int refresh, stream;
+	const char *payload;
+} cases[] = {
+    {"", 1, 0, 0, NULL},
+    {"refresh=true", 1, 1, 0, NULL},
+    {"refresh=1&stream=true", 1, 1, 1, NULL},
+    {"refresh=false", 1, 0, 0, NULL},
+    {"refresh=maybe", 0, 0, 0, NULL},
+    {"stream=%74rue", 1, 0, 1, NULL},
+    {"stream=%7", 0, 0, 0, NULL},
+    {"payload=none", 1, 0, 0, "none"},
+    {"payload=all", 0, 0, 0, NULL},
+    {"api_key=secret&x=%zz&&=", 1, 0, 0, NULL},
+    {"refresh", 0, 0, 0, NULL},
+    {"last_event_id=%22abc%22", 1, 0, 0, NULL},
+    {"refresh=true%00", 0, 0, 0, NULL},
+};
+
+void test_req(void)
+{
+	struct conf cf;
+	FCGX_Request fr;
+	struct req r;
+	char qs[256], err[256];
+	char *env[] = {"REQUEST_METHOD=GET", "DOCUMENT_URI=/fetch-data", qs, NULL};
+	size_t i;
+
+	memset(&cf, 0, sizeof(cf));
+	memset(&fr, 0, sizeof(fr));
+	fr.envp = env;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc;
+		snprintf(qs, sizeof(qs), "QUERY_STRING=%s", cases[i].qs);
+		rc = req_parse(&r, &fr, &cf, err, sizeof(err));
+		CHECK((rc == 0) == cases[i].ok, "query '%s': rc %d", cases[i].qs, rc);
+		if (rc != 0 || !cases[i].ok)
+			continue;
+		CHECK(req_flag(&r, Q_REFRESH) == cases[i].refresh &&
+			  req_flag(&r, Q_STREAM) == cases[i].stream,
+		      "query '%s': flags", cases[i].qs);
+		if (cases[i].payload)
+			CHECK(strcmp(r.q[Q_PAYLOAD], cases[i].payload) == 0, "payload");
+	}
+	snprintf(qs, sizeof(qs), "QUERY_STRING=last_event_id=%%22abc%%22");
+	CHECK(req_parse(&r, &fr, &cf, err, sizeof(err)) == 0 &&
+		  strcmp(r.q[Q_LAST_EVENT_ID], "\"abc\"") == 0,
+	      "decoded last_event_id");
+	CHECK(strcmp(r.path, "/fetch-data") == 0 && strcmp(r.method, "GET") == 0 && !r.head,
+	      "method and path");
+}
