@@ -149,7 +149,7 @@ static int set_value(struct conf *c, const struct conf_key *k, const char *dir, 
 
 int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 {
-	char dir[PATH_MAX], line[4096], why[256];
+	char dir[PATH_MAX], abs[PATH_MAX], line[4096], why[256];
 	unsigned char seen[CONF_NKEYS];
 	FILE *f = NULL;
 	size_t i;
@@ -164,10 +164,15 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		seterr(err, errlen, "no config file: give -c FILE or set %s", CONF_ENV);
 		return -1;
 	}
-	if (realpath(path, c->path) == NULL) {
+	if (realpath(path, abs) == NULL) {
 		seterr(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
+	if (strlen(abs) >= sizeof(c->path)) {
+		seterr(err, errlen, "%s: path is too long", path);
+		return -1;
+	}
+	memcpy(c->path, abs, strlen(abs) + 1);
 	snprintf(dir, sizeof(dir), "%s", c->path);
 	slash = strrchr(dir, '/');
 	if (slash == dir)

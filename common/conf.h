@@ -10,15 +10,16 @@
 #include <stddef.h>
 
 #define CONF_ENV "PMACACHE_CONFIG"
+#define CONF_PATH 1024 /* the longest path a config may name */
 
 struct conf {
-	char path[PATH_MAX]; /* the file read, absolute */
+	char path[CONF_PATH]; /* the file read, absolute */
 	char listen[128];    /* address:port nginx listens on */
-	char cache_dir[PATH_MAX];
-	char run_dir[PATH_MAX]; /* sockets, pid files, nginx state */
-	char log_dir[PATH_MAX];
-	char api_keys_file[PATH_MAX];
-	char sync_bin[PATH_MAX]; /* pmacache-sync, forked by POST /refresh */
+	char cache_dir[CONF_PATH];
+	char run_dir[CONF_PATH]; /* sockets, pid files, nginx state */
+	char log_dir[CONF_PATH];
+	char api_keys_file[CONF_PATH];
+	char sync_bin[CONF_PATH]; /* pmacache-sync, forked by POST /refresh */
 	int workers;             /* responder processes */
 	int threads;             /* request threads per responder process */
 	int sse_heartbeat_s;
@@ -28,11 +29,11 @@ struct conf {
 	double min_rows_ratio;
 	char pma_url[1024];
 	char pma_user[256];
-	char pma_password_file[PATH_MAX];
+	char pma_password_file[CONF_PATH];
 	char pma_db[256];
 	char pma_table[256];
-	char chromedriver[PATH_MAX];
-	char chromium[PATH_MAX];
+	char chromedriver[CONF_PATH];
+	char chromium[CONF_PATH];
 	char webdriver_url[1024];
 };
 

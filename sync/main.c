@@ -6,6 +6,7 @@
 #include "../common/conf.h"
 #include "../common/log.h"
 #include "pma.h"
+#include "proc.h"
 #include "snap.h"
 #include "sync.h"
 
@@ -18,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,7 +149,8 @@ int main(int argc, char **argv)
 	    {"check", no_argument, NULL, 'k'},        {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	const char *conf_path = NULL, *csv_path = NULL;
-	char err[1024], csv_tmp[4096] = "";
+	char err[1024], csv_tmp[4096] = "", browser_dir[4096] = "";
+	struct rlimit nocore = {0, 0};
 	struct snap_opts so;
 	struct snap_result sr;
 	struct sigaction sa;
@@ -189,6 +193,11 @@ int main(int argc, char **argv)
 	}
 	log_init("pmacache-sync", lvl);
 	umask(022);
+	/* The phpMyAdmin password passes through this process: no core file may keep it. */
+	setrlimit(RLIMIT_CORE, &nocore);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* Orphaned browser processes become ours to reap: none outlives the sync. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	if (conf_load(&cf, conf_path, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return EXIT_CONFIG;
@@ -247,18 +256,17 @@ int main(int argc, char **argv)
 				      "phpMyAdmin is not configured: set pma_url, pma_user, "
 				      "pma_password_file, pma_db and pma_table, or give --csv FILE",
 				      -1);
-		code = pma_export(&cf, csv_tmp, sizeof(csv_tmp), err, sizeof(err));
+		code = pma_export(&cf, browser_dir, sizeof(browser_dir), csv_tmp, sizeof(csv_tmp),
+				  err, sizeof(err));
+		if (code == EXIT_OK && (csv_fd = open(csv_tmp, O_RDONLY | O_CLOEXEC)) < 0) {
+			snprintf(err, sizeof(err), "%s: %s", csv_tmp, strerror(errno));
+			code = EXIT_EXPORT;
+		}
 		if (code != EXIT_OK) {
-			if (csv_tmp[0])
-				unlink(csv_tmp);
+			proc_rmtree(browser_dir);
 			return finish(code, err, -1);
 		}
 		csv_path = csv_tmp;
-		if ((csv_fd = open(csv_path, O_RDONLY | O_CLOEXEC)) < 0) {
-			snprintf(err, sizeof(err), "%s: %s", csv_path, strerror(errno));
-			unlink(csv_tmp);
-			return finish(EXIT_EXPORT, err, -1);
-		}
 	}
 
 	memset(&so, 0, sizeof(so));
@@ -277,8 +285,7 @@ int main(int argc, char **argv)
 		code = EXIT_WRITE;
 	}
 	close(csv_fd);
-	if (csv_tmp[0])
-		unlink(csv_tmp);
+	proc_rmtree(browser_dir);
 	if (code == EXIT_OK && sync_stop) {
 		/* Published already: report success; the stop came too late to matter. */
 		log_warn("stop requested after the swap");

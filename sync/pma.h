@@ -7,10 +7,13 @@
 #include <stddef.h>
 
 /*
- * Log in, export pma_db.pma_table as CSV and move the download to a temp file in cache_dir,
- * whose path goes to csv_path (the caller unlinks it). Starts and stops chromedriver and
- * Chromium, and leaves no process or temp folder behind. Returns an enum sync_exit code.
+ * Log in to pma_url, export pma_db.pma_table as CSV and wait for the download. Starts
+ * chromedriver (unless webdriver_url is set) and the browser in a temp folder in cache_dir,
+ * whose path goes to tmpdir; the CSV's path goes to csv_path. The driver and the browser are
+ * gone when this returns, on every path; the caller removes tmpdir (proc_rmtree) once it has
+ * read the CSV. Returns an enum sync_exit code, with the reason in err.
  */
-int pma_export(const struct conf *c, char *csv_path, size_t pathlen, char *err, size_t errlen);
+int pma_export(const struct conf *c, char *tmpdir, size_t tmplen, char *csv_path, size_t pathlen,
+	       char *err, size_t errlen);
 
 #endif
