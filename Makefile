@@ -29,6 +29,12 @@ build/gen-orders: tests/tools/gen-orders.c
 	@mkdir -p build
 	$(CC) $(WARN) -O2 -o $@ tests/tools/gen-orders.c
 
+build/cmp-rows: tests/tools/cmp-rows.c
+	@mkdir -p build
+	$(CC) $(WARN) -O2 $(PKGCFLAGS) -o $@ tests/tools/cmp-rows.c $(PKGLIBS)
+
+TOOLS = build/gen-orders build/cmp-rows
+
 cgi/pmacache-fcgi: $(CGI_SRC) $(COMMON_SRC) $(HDRS)
 	$(CC) $(WARN) $(CFLAGS) $(PKGCFLAGS) -o $@ $(CGI_SRC) $(COMMON_SRC) -lfcgi -lpthread $(PKGLIBS)
 
@@ -47,23 +53,23 @@ unit: build/unit build/unit-asan
 	@./build/unit
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/unit-asan
 
-integration: all build/gen-orders
+integration: all $(TOOLS)
 	@TESTS="integration" bash tests/run-all.sh
 
 # Every test: unit tests (plain and under ASan+UBSan), then the integration and
 # end-to-end tests against real nginx, spawn-fcgi, chromedriver, Chromium and phpMyAdmin.
 test: deps
-	@$(MAKE) --no-print-directory all build/unit build/unit-asan build/gen-orders
+	@$(MAKE) --no-print-directory all build/unit build/unit-asan $(TOOLS)
 	@bash tests/run-all.sh
 
 run: deps
-	@$(MAKE) --no-print-directory all build/gen-orders
+	@$(MAKE) --no-print-directory all $(TOOLS)
 	@bash scripts/demo.sh run
 
 stop:
 	@bash scripts/demo.sh stop
 
-bench: all build/gen-orders
+bench: all $(TOOLS)
 	@bash bench/run.sh $(if $(QUICK),--quick,)
 
 format:

@@ -1,46 +1,55 @@
 #!/bin/bash
-# make run / make stop: the demo. Generates a sample phpMyAdmin export, imports it and
-# serves it on 127.0.0.1:8080 from ./demo (config, key, cache, logs).
+# make run / make stop: the demo. Brings up a demo phpMyAdmin stack (MariaDB, php-fpm,
+# nginx + Debian's phpMyAdmin) with 102052 synthetic orders, runs a first real sync through
+# headless Chromium, and serves the API on 127.0.0.1:8080. Everything lives in ./demo.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 demo=$here/demo
 conf=$demo/pmacache.conf
+rows=${DEMO_ROWS:-102052}
 
 stop() {
 	[ -f "$conf" ] && "$here/scripts/pmacache" -c "$conf" stop || true
+	bash "$here/scripts/pma-stack.sh" down "$demo/stack" || true
 }
 
 run() {
 	mkdir -p "$demo"
+	stop >/dev/null 2>&1
+	echo "== demo phpMyAdmin stack with $rows orders (in $demo/stack)"
+	bash "$here/scripts/pma-stack.sh" up "$demo/stack" "$rows"
+	. "$demo/stack/stack.env"
 	if [ ! -f "$demo/api_keys" ]; then
 		(umask 077; { echo "# pmacache API keys, one per line"; head -c 32 /dev/urandom | base64 | tr -d '=+/'; } > "$demo/api_keys")
 	fi
-	if [ ! -f "$conf" ]; then
-		cat > "$conf" <<CONF
+	cat > "$conf" <<CONF
 # pmacache demo configuration (see pmacache.conf.sample for every key)
 listen = 127.0.0.1:8080
 cache_dir = cache
 run_dir = run
 api_keys_file = api_keys
 sync_bin = $here/sync/pmacache-sync
+pma_url = $PMA_URL
+pma_user = $PMA_USER
+pma_password_file = $PMA_PASSWORD_FILE
+pma_db = $PMA_DB
+pma_table = $PMA_TABLE
 CONF
-	fi
-	stop
-	echo "== generating a sample export of 102052 orders"
-	"$here/build/gen-orders" -n 102052 csv > "$demo/orders.csv"
-	echo "== importing it"
-	"$here/sync/pmacache-sync" -c "$conf" --csv "$demo/orders.csv" --force
+	echo "== first sync from phpMyAdmin through headless Chromium"
+	"$here/sync/pmacache-sync" -c "$conf" --force
 	"$here/scripts/pmacache" -c "$conf" start
 	key=$(grep -v '^#' "$demo/api_keys" | head -n 1)
 	cat <<MSG
 
 pmacache is serving the demo data on http://127.0.0.1:8080
+phpMyAdmin (the source) is on $PMA_URL (user $PMA_USER, password in $PMA_PASSWORD_FILE)
 API key (in $demo/api_keys): $key
 
   curl -s http://127.0.0.1:8080/health
   curl -s -H "X-API-Key: $key" http://127.0.0.1:8080/status
   curl -s -H "X-API-Key: $key" http://127.0.0.1:8080/fetch-data | head -c 400
   curl -s -X POST -H "X-API-Key: $key" http://127.0.0.1:8080/refresh
+  curl -sN -H "X-API-Key: $key" 'http://127.0.0.1:8080/fetch-data?stream=true&refresh=true' | cut -c1-160
 
 Stop it with: make stop
 MSG

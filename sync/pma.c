@@ -213,7 +213,7 @@ static char *capabilities(struct browser *b)
 	json_object_object_add(co, "prefs", prefs);
 	json_object_object_add(am, "browserName", json_object_new_string("chrome"));
 	json_object_object_add(am, "goog:chromeOptions", co);
-	json_object_object_add(am, "pageLoadStrategy", json_object_new_string("normal"));
+	json_object_object_add(am, "pageLoadStrategy", json_object_new_string("eager"));
 	json_object_object_add(to, "pageLoad", json_object_new_int(60000));
 	json_object_object_add(to, "script", json_object_new_int(30000));
 	json_object_object_add(to, "implicit", json_object_new_int(0));
@@ -282,7 +282,9 @@ static int not_pma(struct browser *b, const struct page *pg, const char *what)
 	return EXIT_PMA;
 }
 
-static int login(struct browser *b, const char *user, const char *pw)
+/* Open url (phpMyAdmin shows its login form for any page) and log in. phpMyAdmin then
+ * continues to the page asked for, which saves loading its start page. */
+static int login(struct browser *b, const char *url, const char *user, const char *pw)
 {
 	struct page pg;
 	char id[128];
@@ -290,7 +292,7 @@ static int login(struct browser *b, const char *user, const char *pw)
 	int rc;
 
 	sync_phase("login", -1, -1);
-	if ((rc = wd_navigate(&b->wd, b->c->pma_url)) != WD_OK)
+	if ((rc = wd_navigate(&b->wd, url)) != WD_OK)
 		return wd_fail(b, rc, EXIT_PMA, "opening phpMyAdmin");
 	if ((rc = page_state(b, &pg)) != WD_OK)
 		return wd_fail(b, rc, EXIT_BROWSER, "reading the login page");
@@ -300,11 +302,12 @@ static int login(struct browser *b, const char *user, const char *pw)
 	}
 	if (!pg.user)
 		return not_pma(b, &pg, "opening phpMyAdmin: no login form");
+	/* A fresh profile has no remembered user: the fields start empty, no clear needed. */
 	if ((rc = wd_find(&b->wd, "#input_username", id, sizeof(id))) != WD_OK ||
-	    (rc = wd_clear(&b->wd, id)) != WD_OK || (rc = wd_send_keys(&b->wd, id, user)) != WD_OK)
+	    (rc = wd_send_keys(&b->wd, id, user)) != WD_OK)
 		return wd_fail(b, rc, EXIT_PMA, "typing the user name");
 	if ((rc = wd_find(&b->wd, "#input_password", id, sizeof(id))) != WD_OK ||
-	    (rc = wd_clear(&b->wd, id)) != WD_OK || (rc = wd_send_keys(&b->wd, id, pw)) != WD_OK)
+	    (rc = wd_send_keys(&b->wd, id, pw)) != WD_OK)
 		return wd_fail(b, rc, EXIT_PMA, "typing the password");
 	if ((rc = wd_find(&b->wd, "#input_go", id, sizeof(id))) != WD_OK ||
 	    (rc = wd_click(&b->wd, id)) != WD_OK)
@@ -319,8 +322,10 @@ static int login(struct browser *b, const char *user, const char *pw)
 				goto again; /* the page is being replaced */
 			return wd_fail(b, rc, EXIT_PMA, "waiting for the login");
 		}
-		if (pg.nav && !pg.loginform)
+		if (pg.nav && !pg.loginform) {
+			log_debug("logged in: %s", pg.url);
 			return EXIT_OK;
+		}
 		if (pg.error[0]) {
 			snprintf(b->err, b->errlen, "phpMyAdmin rejected the login of '%s': %s", user,
 				 pg.error);
@@ -394,27 +399,38 @@ static int dir_scan(const char *dir, char *done, size_t len, long long *partial)
 	return pending;
 }
 
-static int export_table(struct browser *b, char *csv_path, size_t pathlen)
+/* The export page of pma_db.pma_table. */
+static void export_url(const struct conf *c, char *url, size_t len)
+{
+	char base[1024], *db, *tb;
+
+	base_url(c->pma_url, base, sizeof(base));
+	db = curl_easy_escape(NULL, c->pma_db, 0);
+	tb = curl_easy_escape(NULL, c->pma_table, 0);
+	snprintf(url, len, "%sindex.php?route=/table/export&db=%s&table=%s", base, db ? db : "",
+		 tb ? tb : "");
+	curl_free(db);
+	curl_free(tb);
+}
+
+static int export_table(struct browser *b, const char *url, char *csv_path, size_t pathlen)
 {
 	struct json_object *v = NULL;
 	struct page pg;
-	char base[1024], url[2048], id[128], file[1600], *db, *tb;
+	char id[128], file[1600];
 	long long size = -1, last = -2;
 	double until, report = 0;
 	int rc, stable = 0;
 
 	sync_phase("export", -1, -1);
-	base_url(b->c->pma_url, base, sizeof(base));
-	db = curl_easy_escape(NULL, b->c->pma_db, 0);
-	tb = curl_easy_escape(NULL, b->c->pma_table, 0);
-	snprintf(url, sizeof(url), "%sindex.php?route=/table/export&db=%s&table=%s", base,
-		 db ? db : "", tb ? tb : "");
-	curl_free(db);
-	curl_free(tb);
-	if ((rc = wd_navigate(&b->wd, url)) != WD_OK)
-		return wd_fail(b, rc, EXIT_PMA, "opening the export page");
 	if ((rc = page_state(b, &pg)) != WD_OK)
 		return wd_fail(b, rc, EXIT_BROWSER, "reading the export page");
+	if (!pg.go && pg.nav) { /* logged in, but phpMyAdmin went to its start page */
+		if ((rc = wd_navigate(&b->wd, url)) != WD_OK)
+			return wd_fail(b, rc, EXIT_PMA, "opening the export page");
+		if ((rc = page_state(b, &pg)) != WD_OK)
+			return wd_fail(b, rc, EXIT_BROWSER, "reading the export page");
+	}
 	if (!pg.go) {
 		if (pg.user || pg.loginform) {
 			snprintf(b->err, b->errlen, "the export page asked for a login again");
@@ -487,7 +503,7 @@ int pma_export(const struct conf *c, char *tmpdir, size_t tmplen, char *csv_path
 	       char *err, size_t errlen)
 {
 	struct browser b;
-	char pw[1024], sub[1300], *caps = NULL;
+	char pw[1024], sub[1300], url[2048], *caps = NULL;
 	int code, rc;
 
 	memset(&b, 0, sizeof(b));
@@ -533,10 +549,11 @@ int pma_export(const struct conf *c, char *tmpdir, size_t tmplen, char *csv_path
 			code = EXIT_BROWSER;
 		goto out;
 	}
-	if ((code = login(&b, c->pma_user, pw)) != EXIT_OK)
+	export_url(c, url, sizeof(url));
+	if ((code = login(&b, c->pma_url, c->pma_user, pw)) != EXIT_OK)
 		goto out;
 	explicit_bzero(pw, sizeof(pw));
-	code = export_table(&b, csv_path, pathlen);
+	code = export_table(&b, url, csv_path, pathlen);
 out:
 	explicit_bzero(pw, sizeof(pw));
 	free(caps);

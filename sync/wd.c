@@ -143,6 +143,11 @@ int wd_request(struct wd *w, const char *method, const char *path, const char *b
 		*value = json_object_get(v);
 	rc = WD_OK;
 out:
+	{
+		double t = 0;
+		curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &t);
+		log_debug("webdriver %s %s: %.0f ms", method, path, t * 1000);
+	}
 	if (rc != WD_OK)
 		log_debug("webdriver %s %s: HTTP %ld %s %s | %.300s", method, path, w->status, w->error,
 			  w->message, rb.p ? rb.p : "");

@@ -10,7 +10,7 @@ T_FAILS=0
 ok() { echo "ok - $1"; }
 notok() { echo "not ok - $1${2:+: $2}"; T_FAILS=$((T_FAILS + 1)); }
 # check NAME COMMAND...: ok when the command succeeds.
-check() { local n=$1; shift; if "$@"; then ok "$n"; else notok "$n" "failed: $*"; fi; }
+check() { local n=$1; shift; if "$@" >/dev/null 2>&1; then ok "$n"; else notok "$n" "failed: $*"; fi; }
 # is NAME GOT WANT
 is() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1" "got '$2', want '$3'"; fi; }
 

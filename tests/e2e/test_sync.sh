@@ -1,0 +1,98 @@
+#!/bin/bash
+# End to end: a real sync from the demo phpMyAdmin (MariaDB + php-fpm + nginx) through real
+# chromedriver and headless Chromium, served by real nginx + spawn-fcgi, compared value by
+# value with MariaDB. Then each failure class: its exit code, the cache untouched, /status
+# showing the error, and no browser process left.
+. "$(dirname "$0")/../lib.sh"
+ROWS=${E2E_ROWS:-5000}
+STACK=$TOP/tests/tmp/e2e-stack
+bash "$TOP/scripts/pma-stack.sh" up "$STACK" "$ROWS" >/dev/null || { notok "demo stack up"; finish; }
+. "$STACK/stack.env"
+stack_down() { bash "$TOP/scripts/pma-stack.sh" down "$STACK" >/dev/null 2>&1; }
+inst_up e2e "pma_url = $PMA_URL
+pma_user = $PMA_USER
+pma_password_file = $PMA_PASSWORD_FILE
+pma_db = $PMA_DB
+pma_table = $PMA_TABLE
+sync_timeout = 120"
+trap 'inst_down; stack_down' EXIT
+no_browser() { ! pgrep -x chromium >/dev/null && ! pgrep -x chromedriver >/dev/null && ! pgrep -f chrome_crashpad >/dev/null; }
+sql() { mariadb --no-defaults -S "$DB_SOCKET" -u root -N -B -r "$@"; }
+
+# 1. A real sync from the CLI.
+"$SYNC" -c "$CONF" 2>"$DIR/sync.log"
+is "sync exits 0" "$?" 0
+for p in starting login export download convert swap; do
+	check "phase $p reported" grep -q "phase $p" "$DIR/sync.log"
+done
+check "progress.json names a phase" jq -e .phase "$CACHE/progress.json"
+check "no browser left after success" no_browser
+is "no temp folders left" "$(ls "$CACHE" | grep -c '^tmp\.')" 0
+
+# 2. /fetch-data equals the table, value for value.
+api "$URL/fetch-data" -o "$DIR/fetch.json"
+sql -e "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='$PMA_DB' AND TABLE_NAME='$PMA_TABLE' ORDER BY ORDINAL_POSITION" > "$DIR/cols.txt"
+sel=$(sed 's/.*/CAST(`&` AS CHAR)/' "$DIR/cols.txt" | paste -sd, -)
+sql "$PMA_DB" -e "SELECT JSON_ARRAY($sel) FROM \`$PMA_TABLE\` ORDER BY id" > "$DIR/rows.jsonl"
+"$TOP/build/cmp-rows" "$DIR/fetch.json" "$DIR/rows.jsonl" "$DIR/cols.txt" > "$DIR/cmp.out" 2>&1
+is "fetch-data equals MariaDB ($(cat "$DIR/cmp.out" | tail -n1))" "$?" 0
+is "count is the table's" "$(jq .count "$DIR/fetch.json")" "$(sql "$PMA_DB" -e "SELECT COUNT(*) FROM $PMA_TABLE")"
+check "SQL NULL arrives as null" jq -e '[.data[] | select(.note == null)] | length > 0' "$DIR/fetch.json"
+check "'NULL' arrives as a string" jq -e '[.data[] | select(.note == "NULL")] | length > 0' "$DIR/fetch.json"
+check "'' arrives as an empty string" jq -e '[.data[] | select(.note == "")] | length > 0' "$DIR/fetch.json"
+check "CRLF, CR, TAB and backslash survive" jq -e '[.data[] | select(.note == "windows line\r\nsecond line" or .note == "bare\rcarriage return" or .note == "tab\there, backslash \\ and \\N and \\\\")] | length >= 3' "$DIR/fetch.json"
+st=$(api "$URL/status")
+is "status: last sync success" "$(jq -r .last_sync.result <<<"$st")" success
+is "status: rows" "$(jq .last_sync.rows <<<"$st")" "$ROWS"
+
+# 3. Single flight with a real sync: /refresh starts one; CLI and /refresh meanwhile don't.
+etag0=$(jq -r .etag <<<"$st")
+is "POST /refresh triggers" "$(api -X POST "$URL/refresh" | jq -r .status)" triggered
+sleep 0.5
+"$SYNC" -c "$CONF" 2>"$DIR/second.log"
+is "second sync while one runs: exit 9" "$?" 9
+check "it says already running" grep -q 'already running' "$DIR/second.log"
+is "/refresh during a sync" "$(api -X POST "$URL/refresh" | jq -r .status)" "already in progress"
+for i in $(seq 300); do [ "$(api "$URL/status" | jq .update_in_progress)" = false ] && break; sleep 0.1; done
+st=$(api "$URL/status")
+is "background sync succeeded" "$(jq -r .last_sync.result <<<"$st")" success
+check "new snapshot served" test "$(jq -r .etag <<<"$st")" != "$etag0"
+check "no browser left after /refresh" no_browser
+
+# 4. Failures: own exit code, cache byte-identical, /status error, no browser left.
+cp "$CACHE/data_cache.json" "$DIR/before.json"
+variant() { # name sed-expression: a config derived from the main one
+	sed "$2" "$CONF" > "$DIR/$1.conf"
+	echo "$DIR/$1.conf"
+}
+expect_failure() { # name code conf pattern
+	local name=$1 want=$2 conf=$3 pat=$4 rc
+	"$SYNC" -c "$conf" 2>"$DIR/$name.log"
+	rc=$?
+	is "$name: exit $want" "$rc" "$want"
+	check "$name: message" grep -q "$pat" "$DIR/$name.log"
+	check "$name: cache unchanged" cmp -s "$DIR/before.json" "$CACHE/data_cache.json"
+	check "$name: still served" cmp -s <(api "$URL/fetch-data") "$DIR/before.json"
+	check "$name: /status shows the error" grep -q "$pat" <<<"$(api "$URL/status" | jq -r .last_sync.error)"
+	check "$name: no browser left" no_browser
+	is "$name: no temp folders left" "$(ls "$CACHE" | grep -c '^tmp\.')" 0
+}
+(umask 077; echo "wrong-$RANDOM" > "$DIR/wrong_pw")
+expect_failure wrong-password 4 "$(variant wrongpw "s|^pma_password_file = .*|pma_password_file = $DIR/wrong_pw|")" "rejected the login"
+cp "$PMA_PASSWORD_FILE" "$DIR/open_pw"; chmod 644 "$DIR/open_pw"
+"$SYNC" -c "$(variant openpw "s|^pma_password_file = .*|pma_password_file = $DIR/open_pw|")" 2>"$DIR/openpw.log"
+is "password file 0644: exit 2" "$?" 2
+check "password file 0644: says chmod 600" grep -q 'chmod 600' "$DIR/openpw.log"
+closed=$(free_port)
+expect_failure port-closed 5 "$(variant closed "s|^pma_url = .*|pma_url = http://127.0.0.1:$closed/|")" "unreachable"
+kill "$(cat "$STACK/php-fpm.pid")"
+for i in $(seq 50); do kill -0 "$(cat "$STACK/php-fpm.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
+expect_failure php-fpm-down 5 "$CONF" "phpMyAdmin is failing"
+php-fpm8.2 -y "$STACK/php-fpm.conf" -c /etc/php/8.2/fpm/php.ini
+expect_failure no-chromedriver 3 "$(variant nodriver "s|^sync_bin = .*|&\nchromedriver = /nonexistent/chromedriver|")" "chromedriver"
+
+# 5. The password and the keys never reach logs, argv or environments.
+pw=$(cat "$PMA_PASSWORD_FILE")
+hits=$(grep -rlF -e "$pw" -e "$KEY" "$DIR"/*.log "$DIR/run/log" "$STACK/log" 2>/dev/null | wc -l)
+is "no secret in any log" "$hits" 0
+finish
