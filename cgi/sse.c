@@ -110,7 +110,7 @@ static int send_snapshot(struct stream *s, const char *type, const char *resume)
 	}
 	if (s->payload_none) {
 		snprintf(head, sizeof(head),
-			 "{\"type\":\"%s\",\"payload\":{\"count\":%lld,\"etag\":\"%s\","
+			 "{\"type\":\"%s\",\"payload\":{\"count\":%lld,\"etag\":\"\\\"%s\\\"\","
 			 "\"last_updated\":\"%s\"}}",
 			 type, snap.count, snap.id, snap.last_updated);
 		return event_text(s, type, head);
@@ -204,6 +204,11 @@ void sse_serve(struct req *r)
 		req_error(r, 503, "Retry-After: 5\r\n", "Too many open streams");
 		goto out;
 	}
+	/* progress.json keeps the last run's final phase (it names its pid and start time):
+	 * with no sync running now, that is the baseline, not news. */
+	if (!cache_sync_running(cf->cache_dir) &&
+	    cache_read_file(cf->cache_dir, CACHE_PROGRESS, last, sizeof(last)) < 0)
+		last[0] = '\0';
 	if (req_flag(r, Q_REFRESH)) {
 		switch (spawn_sync(cf, err, sizeof(err))) {
 		case SPAWN_STARTED:

@@ -535,7 +535,6 @@ int pma_export(const struct conf *c, char *tmpdir, size_t tmplen, char *csv_path
 		goto out;
 	}
 
-	sync_phase("starting", -1, -1);
 	if (c->webdriver_url[0] == '\0' && (code = start_driver(&b)) != EXIT_OK)
 		goto out;
 	if ((caps = capabilities(&b)) == NULL) {

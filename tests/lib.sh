@@ -57,3 +57,35 @@ code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 finish() {
 	exit $((T_FAILS > 0))
 }
+
+# sse_parse FILE: one line per SSE block, "kind<TAB>id<TAB>data", kind being the event name,
+# "retry" or "comment".
+sse_parse() {
+	awk 'BEGIN { RS = ""; FS = "\n" }
+	{
+		ev = ""; id = ""; data = ""
+		for (i = 1; i <= NF; i++) {
+			if ($i ~ /^event: /) ev = substr($i, 8)
+			else if ($i ~ /^id: /) id = substr($i, 5)
+			else if ($i ~ /^data: /) data = substr($i, 7)
+			else if ($i ~ /^retry: /) { if (ev == "") ev = "retry" }
+			else if ($i ~ /^: /) { if (ev == "") ev = "comment" }
+		}
+		print ev "\t" id "\t" data
+	}' "$1"
+}
+# sse_kinds FILE: the event names in order, space separated (no comments).
+sse_kinds() { sse_parse "$1" | cut -f1 | grep -v '^comment$' | uniq | paste -sd' ' -; }
+# sse_data FILE EVENT: the data of the first such event.
+sse_data() { sse_parse "$1" | awk -F'\t' -v e="$2" '$1 == e { print $3; exit }'; }
+
+# A sync_bin for tests of the serving side: the real pmacache-sync importing the CSV named
+# in $DIR/next.csv after sleeping $DIR/sleep seconds (it inherits the lock on fd 3).
+make_csv_sync() {
+	cat > "$DIR/csv-sync" <<SH
+#!/bin/sh
+sleep \$(cat "$DIR/sleep" 2>/dev/null || echo 0)
+exec "$SYNC" "\$@" --csv "\$(cat "$DIR/next.csv")"
+SH
+	chmod +x "$DIR/csv-sync"
+}

@@ -59,6 +59,16 @@ is "background sync succeeded" "$(jq -r .last_sync.result <<<"$st")" success
 check "new snapshot served" test "$(jq -r .etag <<<"$st")" != "$etag0"
 check "no browser left after /refresh" no_browser
 
+# 3b. SSE over a real sync: cached, the real phases, updated, done.
+timeout 120 curl -sN -H "X-API-Key: $KEY" "$URL/fetch-data?stream=true&refresh=true&payload=none" -o "$DIR/sse"
+is "SSE over a real sync: event order" "$(sse_kinds "$DIR/sse")" "retry cached progress updated done"
+phases=$(sse_parse "$DIR/sse" | awk -F'\t' '$1=="progress"{print $3}' | jq -r .phase | uniq | paste -sd' ' -)
+for p in login export download swap; do
+	check "SSE progress reports $p ($phases)" grep -qw "$p" <<<"$phases"
+done
+is "SSE updated names the new snapshot" "$(sse_data "$DIR/sse" updated | jq -r .payload.etag)" "$(api "$URL/status" | jq -r .etag)"
+check "no browser left after the SSE refresh" no_browser
+
 # 4. Failures: own exit code, cache byte-identical, /status error, no browser left.
 cp "$CACHE/data_cache.json" "$DIR/before.json"
 variant() { # name sed-expression: a config derived from the main one
