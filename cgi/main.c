@@ -43,10 +43,17 @@ static void *serve(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		int rc;
-		pthread_mutex_lock(&accept_mu);
+		int rc, locked = 0;
+		/* Serialise accept(2) only. A thread with a kept-alive connection (nginx's
+		 * fastcgi_keep_conn) waits for that connection's next request: never under
+		 * the lock, or one idle connection would stall every other thread. */
+		if (fr.ipcFd < 0) {
+			pthread_mutex_lock(&accept_mu);
+			locked = 1;
+		}
 		rc = FCGX_Accept_r(&fr);
-		pthread_mutex_unlock(&accept_mu);
+		if (locked)
+			pthread_mutex_unlock(&accept_mu);
 		if (rc < 0) {
 			log_err("FCGX_Accept_r: %d", rc);
 			break;

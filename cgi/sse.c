@@ -8,16 +8,104 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <time.h>
 #include <unistd.h>
 
-#define SSE_POLL_MS 200
+#define SSE_POLL_MS 200   /* without inotify */
+#define SSE_RECHECK_MS 1000 /* with inotify: a killed sync writes nothing, so look anyway */
 
 static atomic_int sse_active;
 static int sse_local_max = 1;
+
+/*
+ * One inotify watch on cache_dir per process, shared by all its streams: a watcher thread
+ * bumps a generation counter and wakes the streams whenever a file there is replaced
+ * (progress.json, status.json, the current link). Idle streams cost nothing between events.
+ */
+static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_cv;
+static unsigned long watch_gen;
+static int watch_ok = -1; /* -1 not tried, 0 failed (poll), 1 running */
+
+static void *watcher(void *arg)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int fd = (int)(long)arg;
+
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n <= 0 && errno != EINTR) {
+			pthread_mutex_lock(&watch_mu);
+			watch_ok = 0;
+			pthread_cond_broadcast(&watch_cv);
+			pthread_mutex_unlock(&watch_mu);
+			close(fd);
+			return NULL;
+		}
+		pthread_mutex_lock(&watch_mu);
+		watch_gen++;
+		pthread_cond_broadcast(&watch_cv);
+		pthread_mutex_unlock(&watch_mu);
+	}
+}
+
+static void watch_start(const char *cache_dir)
+{
+	pthread_condattr_t ca;
+	pthread_t t;
+	int fd;
+
+	pthread_mutex_lock(&watch_mu);
+	if (watch_ok >= 0) {
+		pthread_mutex_unlock(&watch_mu);
+		return;
+	}
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&watch_cv, &ca);
+	watch_ok = 0;
+	fd = inotify_init1(IN_CLOEXEC);
+	if (fd >= 0 && inotify_add_watch(fd, cache_dir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE) >= 0 &&
+	    pthread_create(&t, NULL, watcher, (void *)(long)fd) == 0) {
+		pthread_detach(t);
+		watch_ok = 1;
+	} else {
+		log_warn("inotify on %s: %s; streams poll every %d ms", cache_dir, strerror(errno),
+			 SSE_POLL_MS);
+		if (fd >= 0)
+			close(fd);
+	}
+	pthread_mutex_unlock(&watch_mu);
+}
+
+/* Wait until something in cache_dir changed, or ms passed. */
+static void watch_wait(unsigned long *seen, int ms)
+{
+	struct timespec dl;
+
+	if (ms > SSE_RECHECK_MS)
+		ms = SSE_RECHECK_MS;
+	pthread_mutex_lock(&watch_mu);
+	if (watch_ok != 1 && ms > SSE_POLL_MS)
+		ms = SSE_POLL_MS;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += ms / 1000;
+	dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	while (watch_gen == *seen)
+		if (pthread_cond_timedwait(&watch_cv, &watch_mu, &dl) != 0)
+			break;
+	*seen = watch_gen;
+	pthread_mutex_unlock(&watch_mu);
+}
 
 void sse_init(int threads)
 {
@@ -197,6 +285,7 @@ void sse_serve(struct req *r)
 	const char *resume;
 	char hdr[256], err[512], last[1024] = "";
 	int slot = -1, watch = 0, local;
+	unsigned long seen = 0;
 	double start, beat;
 
 	local = atomic_fetch_add(&sse_active, 1) + 1;
@@ -238,10 +327,12 @@ void sse_serve(struct req *r)
 		goto out;
 
 	watch |= cache_sync_running(cf->cache_dir);
+	if (watch)
+		watch_start(cf->cache_dir);
 	start = beat = now_s();
 	while (watch && !s.gone) {
-		struct timespec ts = {0, SSE_POLL_MS * 1000000L};
 		int running = cache_sync_running(cf->cache_dir);
+		double next_beat;
 
 		if (send_progress(&s, last, sizeof(last)) < 0)
 			break;
@@ -258,7 +349,8 @@ void sse_serve(struct req *r)
 			if (req_write(r, ": ping\n\n", 8) < 0 || req_flush(r) < 0)
 				s.gone = 1;
 		}
-		nanosleep(&ts, NULL);
+		next_beat = beat + cf->sse_heartbeat_s - now_s();
+		watch_wait(&seen, next_beat > 0 ? (int)(next_beat * 1000) + 1 : 1);
 	}
 	if (!s.gone)
 		event_text(&s, "done", "{\"type\":\"done\"}");

@@ -30,7 +30,7 @@ static const struct conf_key conf_keys[] = {
     {"api_keys_file", CT_PATH, S(api_keys_file), 0, 0, NULL, 1},
     {"sync_bin", CT_PATH, S(sync_bin), 0, 0, NULL, 0},
     {"workers", CT_INT, I(workers), 1, 64, "2", 0},
-    {"threads", CT_INT, I(threads), 2, 1024, "64", 0},
+    {"threads", CT_INT, I(threads), 2, 1024, "128", 0},
     {"sse_heartbeat_s", CT_INT, I(sse_heartbeat_s), 1, 3600, "15", 0},
     {"sse_max_streams", CT_INT, I(sse_max_streams), 1, 100000, "100", 0},
     {"sse_retry_ms", CT_INT, I(sse_retry_ms), 0, 3600000, "3000", 0},

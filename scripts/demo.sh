@@ -5,6 +5,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 demo=$here/demo
+# nginx workers (www-data) and MariaDB (mysql) must reach the demo folder.
+if [ "$(id -u)" = 0 ] && ! runuser -u www-data -- test -x "$here" 2>/dev/null; then
+	demo=/var/tmp/pmacache-demo
+fi
 conf=$demo/pmacache.conf
 rows=${DEMO_ROWS:-102052}
 

@@ -6,6 +6,13 @@ PMACACHE=$TOP/scripts/pmacache
 SYNC=$TOP/sync/pmacache-sync
 GEN=$TOP/build/gen-orders
 T_FAILS=0
+# Test runtime folders: tests/tmp, unless the checkout is not reachable by the service users
+# (nginx workers run as www-data, MariaDB as mysql); then a folder under /tmp.
+TMPBASE=$TOP/tests/tmp
+if [ "$(id -u)" = 0 ] && ! runuser -u www-data -- test -x "$TOP/tests" 2>/dev/null; then
+	TMPBASE=/tmp/pmacache-tests
+fi
+mkdir -p "$TMPBASE"
 
 ok() { echo "ok - $1"; }
 notok() { echo "not ok - $1${2:+: $2}"; T_FAILS=$((T_FAILS + 1)); }
@@ -17,7 +24,7 @@ is() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1" "got '$2', want '$3'"; 
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 30000))
+		p=$((20000 + RANDOM % 12000))
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 }
@@ -25,7 +32,7 @@ free_port() {
 # inst_up NAME [extra config lines]: a fresh instance in tests/tmp/NAME, started.
 # Sets DIR, CONF, KEY, PORT, URL, CACHE.
 inst_up() {
-	DIR=$TOP/tests/tmp/$1
+	DIR=$TMPBASE/$1
 	[ -d "$DIR" ] && { "$PMACACHE" -c "$DIR/pmacache.conf" stop >/dev/null 2>&1 || true; rm -rf "$DIR"; }
 	mkdir -p "$DIR"
 	PORT=$(free_port)

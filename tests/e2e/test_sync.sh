@@ -5,7 +5,7 @@
 # showing the error, and no browser process left.
 . "$(dirname "$0")/../lib.sh"
 ROWS=${E2E_ROWS:-5000}
-STACK=$TOP/tests/tmp/e2e-stack
+STACK=$TMPBASE/e2e-stack
 bash "$TOP/scripts/pma-stack.sh" up "$STACK" "$ROWS" >/dev/null || { notok "demo stack up"; finish; }
 . "$STACK/stack.env"
 stack_down() { bash "$TOP/scripts/pma-stack.sh" down "$STACK" >/dev/null 2>&1; }

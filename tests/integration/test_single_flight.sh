@@ -2,8 +2,8 @@
 # 200 concurrent POST /refresh while a sync runs: exactly one starts it. The sync here is
 # slowed by a wrapper (it sleeps, then runs the real pmacache-sync, which inherits the lock).
 . "$(dirname "$0")/../lib.sh"
-mkdir -p "$TOP/tests/tmp"
-slow=$TOP/tests/tmp/slow-sync
+mkdir -p "$TMPBASE"
+slow=$TMPBASE/slow-sync
 printf '#!/bin/sh\nsleep 8\nexec %s "$@"\n' "$SYNC" > "$slow"
 chmod +x "$slow"
 inst_up single "sync_bin = $slow

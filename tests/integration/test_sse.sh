@@ -2,17 +2,17 @@
 # GET /fetch-data?stream=true: event order and shapes, ids, resume, payload=none, heartbeats,
 # vanished clients, many streams at once, and the stream cap.
 . "$(dirname "$0")/../lib.sh"
-DIR=$TOP/tests/tmp/sse
+DIR=$TMPBASE/sse
 rm -rf "$DIR"; mkdir -p "$DIR"
 make_csv_sync
-inst_up sse "sync_bin = $TOP/tests/tmp/sse-sync
+inst_up sse "sync_bin = $TMPBASE/sse-sync
 sse_heartbeat_s = 1
 sse_max_streams = 60
 sse_retry_ms = 1500
 threads = 64
 min_rows_ratio = 0"
 # inst_up recreated DIR: put the wrapper where the config points.
-make_csv_sync; cp "$DIR/csv-sync" "$TOP/tests/tmp/sse-sync"
+make_csv_sync; cp "$DIR/csv-sync" "$TMPBASE/sse-sync"
 "$GEN" -n 300 csv > "$DIR/a.csv"
 "$GEN" -n 200 -s 9 csv > "$DIR/b.csv"
 head -c 5000 "$DIR/b.csv" > "$DIR/cut.csv"

@@ -1,0 +1,246 @@
+#!/bin/bash
+# make bench [QUICK=1]: pmacache against its peers and the physical limit, measured side by
+# side in one run on loopback. Prints a table and writes bench/RESULTS.md.
+# Every row: the median and min–max over RUNS runs, and the ratio against its peer.
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+QUICK=0
+[ "${1:-}" = --quick ] && QUICK=1
+RUNS=5 ROWS=102052 WRK_D=10 WRK_RUNS=5
+if [ $QUICK = 1 ]; then RUNS=5 ROWS=20000 WRK_D=2 WRK_RUNS=3; fi
+B=$TOP/bench/tmp
+if [ "$(id -u)" = 0 ] && ! runuser -u www-data -- test -x "$TOP/bench" 2>/dev/null; then B=/tmp/pmacache-bench; fi
+SYNC=$TOP/sync/pmacache-sync
+PMACACHE=$TOP/scripts/pmacache
+GEN=$TOP/build/gen-orders
+say() { printf '== %s\n' "$*" >&2; }
+
+# Extra peers: Miller, Flask + gunicorn, GNU time (Debian packages).
+if [ "$(id -u)" = 0 ]; then
+	need=""
+	for p in miller python3-flask gunicorn time wrk; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need="$need $p"
+	done
+	[ -z "$need" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $need >/dev/null
+fi
+
+# stats v...: "median min max" (numbers, any order)
+stats() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%g %g %g\n", m, a[1], a[NR]}'; }
+med() { stats "$@" | cut -d' ' -f1; }
+fmt() { # "median min max" unit -> "m (lo–hi) unit"
+	set -- $1 "$2"
+	printf '%s (%s–%s) %s' "$1" "$2" "$3" "$4"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+meets() { # value op goal
+	awk -v v="$1" -v g="$3" -v op="$2" 'BEGIN { ok = (op == "<=") ? v <= g : (op == ">=") ? v >= g : v < g; print ok ? "yes" : "**NO**" }'
+}
+ROWS_MD=()
+row() { ROWS_MD+=("| $1 | $2 | $3 | $4 | $5 | $6 | $7 |"); printf '%-44s %-30s %-26s %-8s %s %s\n' "$1" "$2" "$4" "$5" "$6" "$7" >&2; }
+
+rm -rf "$B"; mkdir -p "$B"
+cleanup() {
+	[ -f "$B/gunicorn.pid" ] && kill "$(cat "$B/gunicorn.pid")" 2>/dev/null
+	kill_slow 2>/dev/null
+	"$PMACACHE" -c "$B/pmacache.conf" stop >/dev/null 2>&1
+	bash "$TOP/scripts/pma-stack.sh" down "$B/stack" >/dev/null 2>&1
+	jobs -p | xargs -r kill 2>/dev/null
+}
+trap cleanup EXIT
+
+kill_slow() { [ -f "$B/slow-sync.pid" ] && kill "$(cat "$B/slow-sync.pid")" 2>/dev/null; rm -f "$B/slow-sync.pid"; sleep 0.2; }
+free_port() { local p; while :; do p=$((20000 + RANDOM % 12000)); (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }; done; }
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+KEY=$(head -c 24 /dev/urandom | base64 | tr -d '=+/')
+(umask 077; echo "$KEY" > "$B/api_keys")
+# A sync that only holds the lock (fd 3) while the SSE rows run; killed by its pid file.
+cat > "$B/slow-sync" <<SH
+#!/bin/sh
+echo \$\$ > "$B/slow-sync.pid"
+exec sleep 120
+SH
+chmod +x "$B/slow-sync"
+cat > "$B/pmacache.conf" <<CONF
+listen = 127.0.0.1:$PORT
+cache_dir = cache
+run_dir = run
+api_keys_file = api_keys
+sync_bin = $B/slow-sync
+workers = 2
+threads = 128
+sse_max_streams = 200
+sse_heartbeat_s = 5
+min_rows_ratio = 0
+CONF
+
+say "data: $ROWS orders"
+"$GEN" -n "$ROWS" csv > "$B/orders.csv"
+"$SYNC" -c "$B/pmacache.conf" --csv "$B/orders.csv" 2>/dev/null || { echo "import failed" >&2; exit 1; }
+snap=$(readlink -f "$B/cache/data_cache.json")
+size=$(stat -c %s "$snap")
+echo '{"status":"healthy"}' > "$B/small.json"
+mkdir -p "$B/run"
+cat > "$B/run/local-bench.conf" <<CONF
+location = /static/data_cache.json { alias $snap; default_type application/json; }
+location = /static/small.json { alias $B/small.json; default_type application/json; }
+CONF
+chmod -R a+rX "$B"
+"$PMACACHE" -c "$B/pmacache.conf" start >/dev/null || exit 1
+H=(-H "X-API-Key: $KEY")
+tcurl() { curl -s -o /dev/null -w '%{time_total}\n' "$@"; }
+
+say "1-2. full body: pmacache, nginx static, Flask"
+export BENCH_CACHE_FILE=$snap BENCH_KEY_FILE=$B/api_keys
+FPORT=$(free_port)
+gunicorn -w 2 -b "127.0.0.1:$FPORT" --chdir "$TOP/bench" --timeout 120 --daemon --pid "$B/gunicorn.pid" \
+	--error-logfile "$B/gunicorn.log" flask_peer:app
+for i in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$FPORT/" && break; sleep 0.1; done
+tcurl "${H[@]}" "$URL/fetch-data" >/dev/null; tcurl "$URL/static/data_cache.json" >/dev/null
+tcurl "${H[@]}" "http://127.0.0.1:$FPORT/fetch-data" >/dev/null
+P=() S=() F=()
+for i in $(seq $RUNS); do
+	P+=("$(tcurl "${H[@]}" "$URL/fetch-data")")
+	S+=("$(tcurl "$URL/static/data_cache.json")")
+	F+=("$(tcurl "${H[@]}" "http://127.0.0.1:$FPORT/fetch-data")")
+done
+fsize=$(curl -s "${H[@]}" "http://127.0.0.1:$FPORT/fetch-data" | wc -c)
+mb=$(awk -v s="$size" 'BEGIN{printf "%.0f MB", s/1e6}')
+r1=$(ratio "$(med "${P[@]}")" "$(med "${S[@]}")")
+row "1. /fetch-data, full body ($mb)" "$(fmt "$(stats "${P[@]}")" s)" "nginx static file" "$(fmt "$(stats "${S[@]}")" s)" "$r1×" "≤ 1.15×" "$(meets "$r1" "<=" 1.15)"
+r2=$(ratio "$(med "${F[@]}")" "$(med "${P[@]}")")
+row "2. /fetch-data vs the seed's design" "$(fmt "$(stats "${P[@]}")" s)" "Flask+gunicorn, json.load+jsonify ($((fsize / 1000000)) MB)" "$(fmt "$(stats "${F[@]}")" s)" "${r2}× faster" "≥ 25× faster" "$(meets "$r2" ">=" 25)"
+kill "$(cat "$B/gunicorn.pid")"; rm -f "$B/gunicorn.pid"
+
+say "3. 304 and gzip"
+etag=$(curl -sI "${H[@]}" "$URL/fetch-data" | awk -F': ' 'tolower($1)=="etag"{print $2}' | tr -d '\r')
+N=() G=() GS=()
+for i in $(seq $RUNS); do
+	N+=("$(tcurl "${H[@]}" -H "If-None-Match: $etag" "$URL/fetch-data")")
+	G+=("$(tcurl "${H[@]}" -H 'Accept-Encoding: gzip' "$URL/fetch-data")")
+done
+code304=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "${H[@]}" -H "If-None-Match: $etag" "$URL/fetch-data")
+gz=$(curl -s "${H[@]}" -H 'Accept-Encoding: gzip' "$URL/fetch-data" | wc -c)
+row "3a. /fetch-data If-None-Match (${code304% *}, ${code304#* } B body)" "$(fmt "$(stats "${N[@]}")" s)" "full body" "$(fmt "$(stats "${P[@]}")" s)" "$(ratio "$(med "${P[@]}")" "$(med "${N[@]}")")× faster" "304, no body" "$([ "${code304% *}" = 304 ] && echo yes || echo '**NO**')"
+row "3b. /fetch-data gzip ($((gz / 1000)) kB of $((size / 1000)) kB)" "$(fmt "$(stats "${G[@]}")" s)" "full body" "$(fmt "$(stats "${P[@]}")" s)" "$(ratio "$size" "$gz")× fewer bytes" "precompressed" "yes"
+
+say "4. /health and /status with wrk (2 threads, 64 connections, ${WRK_D}s × $WRK_RUNS)"
+wrkrun() { # url [header] -> "rps p99ms"
+	local out
+	out=$(wrk -t2 -c64 -d"${WRK_D}s" --latency "${@:2}" "$1" 2>&1)
+	local rps p99 non2xx
+	rps=$(awk '/^Requests\/sec/{print $2}' <<<"$out")
+	p99=$(awk '$1=="99%"{v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' <<<"$out")
+	non2xx=$(awk '/Non-2xx/{print $NF}' <<<"$out")
+	echo "$rps $p99 ${non2xx:-0}"
+}
+for target in health status static; do
+	declare -a RPS=() P99=()
+	for i in $(seq $WRK_RUNS); do
+		case $target in
+		health) set -- $(wrkrun "$URL/health") ;;
+		status) set -- $(wrkrun "$URL/status" -H "X-API-Key: $KEY") ;;
+		static) set -- $(wrkrun "$URL/static/small.json") ;;
+		esac
+		RPS+=("$1"); P99+=("$2")
+		[ "${3:-0}" = 0 ] || echo "   $target: $3 non-2xx answers" >&2
+	done
+	eval "RPS_$target=(\"\${RPS[@]}\"); P99_$target=(\"\${P99[@]}\")"
+done
+for target in health status; do
+	eval "r=(\"\${RPS_$target[@]}\"); p=(\"\${P99_$target[@]}\")"
+	rr=$(ratio "$(med "${r[@]}")" "$(med "${RPS_static[@]}")")
+	row "4. /$target requests/s (p99 $(med "${p[@]}") ms)" "$(fmt "$(stats "${r[@]}")" req/s)" "nginx static small file (p99 $(med "${P99_static[@]}") ms)" "$(fmt "$(stats "${RPS_static[@]}")" req/s)" "$rr×" "≥ 0.5×" "$(meets "$rr" ">=" 0.5)"
+done
+
+say "5. /health p99 with 100 SSE streams open"
+curl -s -X POST "${H[@]}" "$URL/refresh" >/dev/null   # a sync that holds the lock: streams stay open
+mkdir -p "$B/sse"
+for i in $(seq 100); do curl -sN "${H[@]}" "$URL/fetch-data?stream=true&payload=none" -o "$B/sse/$i" & done
+for i in $(seq 100); do
+	open=$(grep -l '^event: cached' "$B"/sse/* 2>/dev/null | wc -l)
+	[ "$open" -ge 100 ] && break; sleep 0.1
+done
+declare -a Q=() Q0=()
+for i in $(seq $WRK_RUNS); do set -- $(wrkrun "$URL/health"); Q+=("$2"); done
+row "5. /health p99 with $open SSE streams open" "$(fmt "$(stats "${Q[@]}")" ms)" "/health p99, no streams" "$(fmt "$(stats "${P99_health[@]}")" ms)" "$(ratio "$(med "${Q[@]}")" "$(med "${P99_health[@]}")")×" "< 20 ms" "$(meets "$(med "${Q[@]}")" "<" 20)"
+kill_slow
+wait 2>/dev/null
+
+say "6. responder peak RSS serving the cache to 8 clients"
+"$PMACACHE" -c "$B/pmacache.conf" restart >/dev/null
+hwm() { local m=0 p v; for p in $(pgrep -f "pmacache-fcgi -c $B/pmacache.conf"); do v=$(awk '/VmHWM/{print $2}' /proc/$p/status); [ "$v" -gt "$m" ] && m=$v; done; echo $m; }
+X=() Y=()
+for i in $(seq $RUNS); do
+	for c in $(seq 8); do curl -s -o /dev/null "${H[@]}" "$URL/fetch-data" & done; wait
+	X+=("$(awk -v k="$(hwm)" 'BEGIN{printf "%.1f", k/1024}')")
+done
+for i in $(seq $RUNS); do
+	# refresh=true: the responder streams the body itself (with "_info").
+	for c in $(seq 8); do curl -s -o /dev/null "${H[@]}" "$URL/fetch-data?refresh=true" & done; wait
+	Y+=("$(awk -v k="$(hwm)" 'BEGIN{printf "%.1f", k/1024}')")
+	kill_slow
+done
+row "6a. responder peak RSS, 8 × /fetch-data" "$(fmt "$(stats "${X[@]}")" MB)" "goal" "10 MB" "$(ratio "$(med "${X[@]}")" 10)×" "≤ 10 MB" "$(meets "$(med "${X[@]}")" "<=" 10)"
+row "6b. responder peak RSS, 8 × streamed (refresh=true)" "$(fmt "$(stats "${Y[@]}")" MB)" "goal" "10 MB" "$(ratio "$(med "${Y[@]}")" 10)×" "≤ 10 MB" "$(meets "$(med "${Y[@]}")" "<=" 10)"
+
+say "7. CSV -> JSON: pmacache-sync --csv, Miller, Python csv+json"
+csvmb=$(awk -v s="$(stat -c %s "$B/orders.csv")" 'BEGIN{printf "%.0f MB", s/1e6}')
+T=() M=() TM=() MM=() Y=() YM=()
+for i in $(seq $RUNS); do
+	set -- $( { /usr/bin/time -f '%e %M' "$SYNC" -c "$B/pmacache.conf" --csv "$B/orders.csv" --force 2>&1 >/dev/null; } | tail -n1)
+	T+=("$1"); TM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
+	set -- $( { /usr/bin/time -f '%e %M' mlr --icsv --ojson cat "$B/orders.csv" > "$B/mlr.json"; } 2>&1 | tail -n1)
+	M+=("$1"); MM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
+	set -- $( { /usr/bin/time -f '%e %M' python3 "$TOP/bench/csv2json.py" "$B/orders.csv" "$B/py.json"; } 2>&1 | tail -n1)
+	Y+=("$1"); YM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
+done
+rm -f "$B/mlr.json" "$B/py.json"
+r7=$(ratio "$(med "${M[@]}")" "$(med "${T[@]}")")
+row "7a. CSV→JSON ($csvmb; pmacache incl. gzip copy + fsync)" "$(fmt "$(stats "${T[@]}")" s)" "Miller mlr --icsv --ojson" "$(fmt "$(stats "${M[@]}")" s)" "${r7}× faster" "≥ 10× faster" "$(meets "$r7" ">=" 10)"
+row "7b. CSV→JSON vs Python csv+json" "$(fmt "$(stats "${T[@]}")" s)" "Python one-pass" "$(fmt "$(stats "${Y[@]}")" s)" "$(ratio "$(med "${Y[@]}")" "$(med "${T[@]}")")× faster" "" ""
+row "7c. CSV→JSON peak RSS" "$(fmt "$(stats "${TM[@]}")" MB)" "Miller / Python" "$(med "${MM[@]}") MB / $(med "${YM[@]}") MB" "$(ratio "$(med "${MM[@]}")" "$(med "${TM[@]}")")× less than Miller" "≤ 16 MB" "$(meets "$(med "${TM[@]}")" "<=" 16)"
+
+say "8. full sync of $ROWS rows from the demo phpMyAdmin through headless Chromium"
+"$PMACACHE" -c "$B/pmacache.conf" stop >/dev/null
+if bash "$TOP/scripts/pma-stack.sh" up "$B/stack" "$ROWS" >/dev/null; then
+	. "$B/stack/stack.env"
+	cat >> "$B/pmacache.conf" <<CONF
+pma_url = $PMA_URL
+pma_user = $PMA_USER
+pma_password_file = $PMA_PASSWORD_FILE
+pma_db = $PMA_DB
+pma_table = $PMA_TABLE
+CONF
+	"$SYNC" -c "$B/pmacache.conf" --force 2>/dev/null # warm-up: php-fpm's opcache
+	declare -A PH=()
+	TOT=()
+	for i in $(seq $RUNS); do
+		"$SYNC" -c "$B/pmacache.conf" --force 2>"$B/sync.log" || { echo "sync failed: $(tail -n1 "$B/sync.log")" >&2; continue; }
+		# Phase starts from the log ("phase NAME ... (12.34s)"), first occurrence of each.
+		eval "$(awk '/ phase /{n=$5; t=$NF; gsub(/[()s]/,"",t); if(!(n in s)){s[n]=t; o[++k]=n}} / sync done:/{d=$NF; gsub(/s/,"",d)} END{for(i=1;i<=k;i++){e=(i<k)?s[o[i+1]]:d; printf "PH[%s]+=\" %.2f\";", o[i], e-s[o[i]]}; printf "TOT+=(%s);", d}' "$B/sync.log")"
+	done
+	parts=""
+	for p in starting login export download convert swap; do
+		[ -n "${PH[$p]:-}" ] && parts="$parts $p $(med ${PH[$p]})s,"
+	done
+	row "8. full sync, browser start to swapped cache" "$(fmt "$(stats "${TOT[@]}")" s)" "the seed's budget" "120–300 s" "$(ratio 120 "$(med "${TOT[@]}")")× faster" "< 8 s" "$(meets "$(med "${TOT[@]}")" "<" 8)"
+	row "8. phases (median)" "${parts%,}" "" "" "" "" ""
+else
+	row "8. full sync" "demo stack did not start" "" "" "" "< 8 s" "**NO**"
+fi
+
+cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
+{
+	echo "# pmacache benchmark results"
+	echo
+	echo "$(date -u +%Y-%m-%d), $(nproc) cores ($cpu), $(free -g | awk '/Mem:/{print $2}') GiB, Debian $(cat /etc/debian_version)."
+	echo "Mode: $([ $QUICK = 1 ] && echo quick || echo full), $ROWS orders, $RUNS runs per row (wrk: $WRK_RUNS × ${WRK_D}s, 2 threads, 64 connections)."
+	echo "Every figure is the median (min–max); the ratio compares medians measured in this same run."
+	echo
+	echo "| measurement | pmacache | peer | peer figure | ratio | goal | met |"
+	echo "|---|---|---|---|---|---|---|"
+	printf '%s\n' "${ROWS_MD[@]}"
+} > "$TOP/bench/RESULTS.md"
+echo >&2
+cat "$TOP/bench/RESULTS.md"
