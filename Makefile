@@ -9,10 +9,10 @@ SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 COMMON_SRC = common/conf.c common/log.c common/cache.c
 CGI_SRC    = cgi/main.c cgi/req.c cgi/routes.c cgi/auth.c cgi/spawn.c cgi/sse.c
-SYNC_LIB   = sync/csv.c sync/snap.c sync/pma.c sync/wd.c sync/proc.c
+SYNC_LIB   = sync/csv.c sync/snap.c sync/gz.c sync/pma.c sync/wd.c sync/proc.c
 SYNC_SRC   = sync/main.c $(SYNC_LIB)
 UNIT_SRC   = $(wildcard tests/unit/test_*.c) tests/unit/main.c
-UNIT_UNDER = $(COMMON_SRC) sync/csv.c cgi/auth.c cgi/req.c
+UNIT_UNDER = $(COMMON_SRC) sync/csv.c sync/gz.c cgi/auth.c cgi/req.c
 HDRS       = $(wildcard common/*.h cgi/*.h sync/*.h tests/unit/*.h)
 
 BINS = cgi/pmacache-fcgi sync/pmacache-sync
@@ -39,7 +39,7 @@ cgi/pmacache-fcgi: $(CGI_SRC) $(COMMON_SRC) $(HDRS)
 	$(CC) $(WARN) $(CFLAGS) $(PKGCFLAGS) -o $@ $(CGI_SRC) $(COMMON_SRC) -lfcgi -lpthread $(PKGLIBS)
 
 sync/pmacache-sync: $(SYNC_SRC) $(COMMON_SRC) $(HDRS)
-	$(CC) $(WARN) $(CFLAGS) $(PKGCFLAGS) -o $@ $(SYNC_SRC) $(COMMON_SRC) $(PKGLIBS)
+	$(CC) $(WARN) $(CFLAGS) $(PKGCFLAGS) -o $@ $(SYNC_SRC) $(COMMON_SRC) -lpthread $(PKGLIBS)
 
 build/unit: $(UNIT_SRC) $(UNIT_UNDER) $(HDRS)
 	@mkdir -p build

@@ -8,9 +8,11 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,13 +27,26 @@ static void health(struct req *r)
 	req_json(r, 200, NULL, body);
 }
 
-/* last_sync from status.json; a run that ended without a word was killed. */
-static struct json_object *last_sync(const struct conf *cf, int running)
+/*
+ * last_sync from status.json, as JSON text. A run that ended without a word was killed.
+ * The parse is kept while the file (inode, size, mtime) stays the same: /status is polled.
+ */
+static pthread_mutex_t ls_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	char text[2048];   /* as recorded */
+	char killed[2048]; /* as reported once the sync is gone without finishing */
+} ls;
+
+static void last_sync_parse(const struct conf *cf)
 {
 	static const char *const keys[] = {"started_at", "finished_at", "result",
 					   "error",      "rows",        "duration_s"};
 	struct json_object *o = json_object_new_object(), *st = NULL, *v;
 	char text[8192];
+	int unfinished = 0;
 	size_t i;
 
 	if (cache_read_file(cf->cache_dir, CACHE_STATUS, text, sizeof(text)) > 0)
@@ -42,40 +57,64 @@ static struct json_object *last_sync(const struct conf *cf, int running)
 			v = json_object_get(v);
 		json_object_object_add(o, keys[i], v);
 	}
-	if (st && !running && json_object_object_get_ex(st, "result", &v) && v == NULL &&
-	    json_object_object_get_ex(st, "started_at", &v) && v != NULL) {
+	snprintf(ls.text, sizeof(ls.text), "%s",
+		 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	unfinished = st && json_object_object_get_ex(st, "result", &v) && v == NULL &&
+		     json_object_object_get_ex(st, "started_at", &v) && v != NULL;
+	if (unfinished) {
 		json_object_object_add(o, "result", json_object_new_string("failed"));
 		json_object_object_add(
 		    o, "error", json_object_new_string("the sync stopped without finishing (killed?)"));
 	}
+	snprintf(ls.killed, sizeof(ls.killed), "%s",
+		 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
 	json_object_put(st);
-	return o;
+}
+
+static void last_sync(const struct conf *cf, int running, char *out, size_t len)
+{
+	char path[CONF_PATH + 32];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", cf->cache_dir, CACHE_STATUS);
+	if (stat(path, &st) < 0)
+		memset(&st, 0, sizeof(st));
+	pthread_mutex_lock(&ls_mu);
+	if (ls.text[0] == '\0' || st.st_ino != ls.ino || st.st_size != ls.size ||
+	    st.st_mtim.tv_sec != ls.mtime.tv_sec || st.st_mtim.tv_nsec != ls.mtime.tv_nsec) {
+		last_sync_parse(cf);
+		ls.ino = st.st_ino;
+		ls.size = st.st_size;
+		ls.mtime = st.st_mtim;
+	}
+	snprintf(out, len, "%s", running ? ls.text : ls.killed);
+	pthread_mutex_unlock(&ls_mu);
 }
 
 static void status(struct req *r)
 {
-	struct json_object *o = json_object_new_object();
 	struct cache_snap s;
-	char err[512];
+	char err[512], body[4096], ls_text[2048], snap[512];
 	int rc, running = cache_sync_running(r->cf->cache_dir);
 
 	rc = cache_current(r->cf->cache_dir, &s, 0, err, sizeof(err));
 	if (rc < 0)
 		log_err("status: %s", err);
-	json_object_object_add(o, "status", json_object_new_string("ok"));
-	json_object_object_add(o, "cache_exists", json_object_new_boolean(rc == 0));
-	json_object_object_add(o, "count", json_object_new_int64(rc == 0 ? s.count : 0));
-	json_object_object_add(o, "size_bytes", json_object_new_int64(rc == 0 ? s.size : 0));
-	json_object_object_add(o, "last_updated",
-			       rc == 0 ? json_object_new_string(s.last_updated) : NULL);
-	json_object_object_add(o, "age_seconds",
-			       rc == 0 ? json_object_new_int64((long long)(time(NULL) - s.mtime))
-				       : NULL);
-	json_object_object_add(o, "etag", rc == 0 ? json_object_new_string(s.etag) : NULL);
-	json_object_object_add(o, "update_in_progress", json_object_new_boolean(running));
-	json_object_object_add(o, "last_sync", last_sync(r->cf, running));
-	req_json(r, 200, NULL, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-	json_object_put(o);
+	last_sync(r->cf, running, ls_text, sizeof(ls_text));
+	if (rc == 0)
+		snprintf(snap, sizeof(snap),
+			 "\"cache_exists\":true,\"count\":%lld,\"size_bytes\":%lld,"
+			 "\"last_updated\":\"%s\",\"age_seconds\":%lld,\"etag\":\"\\\"%s\\\"\"",
+			 s.count, s.size, s.last_updated, (long long)(time(NULL) - s.mtime), s.id);
+	else
+		snprintf(snap, sizeof(snap),
+			 "\"cache_exists\":false,\"count\":0,\"size_bytes\":0,\"last_updated\":null,"
+			 "\"age_seconds\":null,\"etag\":null");
+	snprintf(body, sizeof(body),
+		 "{\"status\":\"ok\",%s,\"update_in_progress\":%s,\"last_sync\":%s}", snap,
+		 running ? "true" : "false", ls_text);
+	req_json(r, 200, NULL, body);
 }
 
 /* Start a background sync. Returns the _info text, or NULL if it could not start. */

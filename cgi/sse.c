@@ -24,8 +24,9 @@ static int sse_local_max = 1;
 
 /*
  * One inotify watch on cache_dir per process, shared by all its streams: a watcher thread
- * bumps a generation counter and wakes the streams whenever a file there is replaced
- * (progress.json, status.json, the current link). Idle streams cost nothing between events.
+ * bumps a generation counter and wakes the streams whenever a file there is replaced by
+ * rename(2) (progress.json, status.json, the current link). Only renames: every request
+ * opens and closes the lock files, and those events would wake every stream each time.
  */
 static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t watch_cv;
@@ -70,7 +71,7 @@ static void watch_start(const char *cache_dir)
 	pthread_cond_init(&watch_cv, &ca);
 	watch_ok = 0;
 	fd = inotify_init1(IN_CLOEXEC);
-	if (fd >= 0 && inotify_add_watch(fd, cache_dir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE) >= 0 &&
+	if (fd >= 0 && inotify_add_watch(fd, cache_dir, IN_MOVED_TO) >= 0 &&
 	    pthread_create(&t, NULL, watcher, (void *)(long)fd) == 0) {
 		pthread_detach(t);
 		watch_ok = 1;

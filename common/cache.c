@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,8 @@ static int lock_file(const char *cache_dir, const char *name, int op)
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", cache_dir, name);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
+	/* Read-only is enough for flock(2), and closing it makes no IN_CLOSE_WRITE event. */
+	if ((fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0640)) < 0)
 		return -1;
 	while (flock(fd, op) < 0) {
 		if (errno == EINTR)
@@ -113,9 +115,16 @@ out:
 	return rc;
 }
 
+/* Snapshots never change once published: what was read of one is kept, by id. */
+static pthread_mutex_t memo_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct cache_snap memo;
+static char memo_dir[4096];
+
 int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char *err,
 		  size_t errlen)
 {
+	int hit;
+
 	char path[4096], link[256], meta[16384];
 	struct stat st;
 	ssize_t n;
@@ -146,6 +155,20 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 	memcpy(s->id, link + 10, strlen(link + 10) + 1);
 	snprintf(s->etag, sizeof(s->etag), "\"%s\"", s->id);
 	snprintf(path, sizeof(path), "%s/%s/%s", cache_dir, link, CACHE_DATA);
+	pthread_mutex_lock(&memo_mu);
+	hit = strcmp(memo.id, s->id) == 0 && strcmp(memo_dir, cache_dir) == 0;
+	if (hit)
+		*s = memo;
+	pthread_mutex_unlock(&memo_mu);
+	if (hit) {
+		s->fd = -1;
+		if (want_fd && (s->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
 		seterr(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
@@ -161,6 +184,11 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 		seterr(err, errlen, "%s/%s: not valid snapshot metadata", cache_dir, path);
 		goto out;
 	}
+	s->fd = -1;
+	pthread_mutex_lock(&memo_mu);
+	memo = *s;
+	snprintf(memo_dir, sizeof(memo_dir), "%s", cache_dir);
+	pthread_mutex_unlock(&memo_mu);
 	if (want_fd) {
 		s->fd = fd;
 		fd = -1;
@@ -173,26 +201,65 @@ out:
 	return rc;
 }
 
+/*
+ * The sync lock is an open-file-description lock (F_OFD_SETLK) on all of sync.lock: held by
+ * the open file, inherited with the fd by the child that /refresh starts, gone when the last
+ * fd closes or the holder dies. Unlike flock(2), it can be tested without being taken
+ * (F_OFD_GETLK), so /status and the streams never collide with a sync taking it.
+ */
+static int sync_lock_op(int fd, int cmd, short type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 0;
+	if (fcntl(fd, cmd, &fl) < 0)
+		return -1;
+	return cmd == F_OFD_GETLK ? fl.l_type != F_UNLCK : 0;
+}
+
 int cache_sync_trylock(const char *cache_dir, int *fd, char *err, size_t errlen)
 {
-	*fd = lock_file(cache_dir, "sync.lock", LOCK_EX | LOCK_NB);
-	if (*fd >= 0)
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/sync.lock", cache_dir);
+	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (sync_lock_op(*fd, F_OFD_SETLK, F_WRLCK) == 0)
 		return 0;
-	if (errno == EWOULDBLOCK)
-		return 1;
-	seterr(err, errlen, "%s/sync.lock: %s", cache_dir, strerror(errno));
+	{
+		int e = errno;
+		close(*fd);
+		*fd = -1;
+		if (e == EAGAIN || e == EACCES)
+			return 1;
+		seterr(err, errlen, "%s: %s", path, strerror(e));
+	}
 	return -1;
+}
+
+int cache_sync_holds(int fd)
+{
+	/* Taking a lock this open file already holds succeeds; another holder makes it fail. */
+	return sync_lock_op(fd, F_OFD_SETLK, F_WRLCK) == 0;
 }
 
 int cache_sync_running(const char *cache_dir)
 {
-	int fd = lock_file(cache_dir, "sync.lock", LOCK_SH | LOCK_NB);
+	char path[4096];
+	int fd, held;
 
-	if (fd >= 0) {
-		close(fd);
+	snprintf(path, sizeof(path), "%s/sync.lock", cache_dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return 0;
-	}
-	return errno == EWOULDBLOCK;
+	held = sync_lock_op(fd, F_OFD_GETLK, F_WRLCK) == 1;
+	close(fd);
+	return held;
 }
 
 static int fsync_dir(const char *dir)

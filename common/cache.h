@@ -3,7 +3,7 @@
  * both obey. Inside cache_dir:
  *
  *   cache.lock            stable lock file: shared while reading, exclusive while swapping
- *   sync.lock             held exclusively by the one running sync (single-flight)
+ *   sync.lock             OFD-locked by the one running sync (single-flight)
  *   snapshots/<id>/       one published snapshot, never changed after publication:
  *       data_cache.json     the complete /fetch-data body, ready to send
  *       data_cache.json.gz  the same, gzip-compressed
@@ -56,8 +56,11 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
  */
 int cache_sync_trylock(const char *cache_dir, int *fd, char *err, size_t errlen);
 
-/* Whether some sync holds the sync lock right now. */
+/* Whether some sync holds the sync lock right now (tested, never taken). */
 int cache_sync_running(const char *cache_dir);
+
+/* Whether fd (inherited through --lock-fd) is an open sync.lock whose lock we hold. */
+int cache_sync_holds(int fd);
 
 /*
  * Replace cache_dir/name atomically with buf: temp file in cache_dir, write, fsync, rename,

@@ -219,6 +219,7 @@ struct parser {
 	long long count_off;
 	long long rows, replaced;
 	int write_failed;
+	struct csv_out *sink;
 	char *err;
 	size_t errlen;
 };
@@ -254,6 +255,11 @@ static int flush(struct parser *p)
 			return -1;
 		}
 		off += (size_t)n;
+	}
+	if (p->sink->tap && p->sink->tap(p->sink->tap_arg, p->out.p, p->out.len) < 0) {
+		snprintf(p->err, p->errlen, "writing the gzip copy failed");
+		p->write_failed = 1;
+		return -1;
 	}
 	p->written += (long long)p->out.len;
 	p->out.len = 0;
@@ -570,6 +576,7 @@ int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *la
 	p.line = 1;
 	p.cur = &p.hdr;
 	p.fd = out->fd;
+	p.sink = out;
 	p.err = err;
 	p.errlen = errlen;
 	if ((in = malloc(CSV_READ_SIZE)) == NULL || buf_grow(&p.out, CSV_FLUSH_AT + 4096) < 0) {
@@ -580,6 +587,7 @@ int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *la
 		      CSV_COUNT_WIDTH, "0", last_updated);
 	p.count_off = (long long)strlen("{\"status\":\"success\",\"count\":");
 	put(&p.out, head, (size_t)hn);
+	out->head_len = (size_t)hn;
 
 	for (;;) {
 		ssize_t n = read(in_fd, in, CSV_READ_SIZE);

@@ -29,6 +29,11 @@ struct csv_out {
 	int fd;
 	char *mem; /* with fd < 0: the output, NUL-terminated; caller frees */
 	size_t mem_len;
+	/* With fd >= 0: called with every chunk written, in order (a second consumer such as
+	 * the gzip copy). Returns 0, or -1 to stop the conversion as a write failure. */
+	int (*tap)(void *arg, const char *buf, size_t len);
+	void *tap_arg;
+	size_t head_len; /* set before the first chunk: the envelope before the rows */
 };
 
 /* Progress hook, called about every 64 MiB of input with rows and bytes so far. */

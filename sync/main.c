@@ -213,7 +213,7 @@ int main(int argc, char **argv)
 
 	/* Single flight: the responder hands over the lock it took; cron and CLI take it here. */
 	if (lock_fd >= 0) {
-		if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (!cache_sync_holds(lock_fd)) {
 			log_err("--lock-fd %d: not the sync lock: %s", lock_fd, strerror(errno));
 			return EXIT_CONFIG;
 		}

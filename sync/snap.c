@@ -3,6 +3,7 @@
 #include "../common/cache.h"
 #include "../common/log.h"
 #include "csv.h"
+#include "gz.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,78 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define GZ_LEVEL 1 /* fast: the copy exists to save bandwidth, not disk */
-#define GZ_CHUNK (256 * 1024)
-
-/* Write the gzip copy of src_fd (read from its start) to dst_fd. Returns its size or -1. */
-static long long gzip_copy(int src_fd, int dst_fd, char *err, size_t errlen)
-{
-	unsigned char *in = NULL, *out = NULL;
-	long long total = 0;
-	z_stream z;
-	int flush, zrc, inited = 0;
-	long long rc = -1;
-
-	memset(&z, 0, sizeof(z));
-	if ((in = malloc(GZ_CHUNK)) == NULL || (out = malloc(GZ_CHUNK)) == NULL) {
-		snprintf(err, errlen, "gzip: out of memory");
-		goto out;
-	}
-	/* windowBits 15 + 16: a gzip header and trailer, as gzip_static expects. */
-	if (deflateInit2(&z, GZ_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-		snprintf(err, errlen, "gzip: deflateInit2 failed");
-		goto out;
-	}
-	inited = 1;
-	if (lseek(src_fd, 0, SEEK_SET) < 0) {
-		snprintf(err, errlen, "gzip: seek: %s", strerror(errno));
-		goto out;
-	}
-	do {
-		ssize_t n = read(src_fd, in, GZ_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "gzip: read: %s", strerror(errno));
-			goto out;
-		}
-		flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
-		z.next_in = in;
-		z.avail_in = (unsigned)n;
-		do {
-			size_t have, off = 0;
-			z.next_out = out;
-			z.avail_out = GZ_CHUNK;
-			zrc = deflate(&z, flush);
-			if (zrc == Z_STREAM_ERROR) {
-				snprintf(err, errlen, "gzip: deflate failed");
-				goto out;
-			}
-			have = GZ_CHUNK - z.avail_out;
-			while (off < have) {
-				ssize_t w = write(dst_fd, out + off, have - off);
-				if (w < 0 && errno == EINTR)
-					continue;
-				if (w < 0) {
-					snprintf(err, errlen, "writing the gzip copy: %s",
-						 strerror(errno));
-					goto out;
-				}
-				off += (size_t)w;
-			}
-			total += (long long)have;
-		} while (z.avail_out == 0);
-	} while (flush != Z_FINISH);
-	rc = total;
-out:
-	if (inited)
-		deflateEnd(&z);
-	free(in);
-	free(out);
-	return rc;
-}
 
 static int write_all(int fd, const char *s, size_t n)
 {
@@ -117,7 +48,8 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	char tmpdir[4096], path[4200], iso[32], why[512];
 	struct cache_snap prev;
 	struct csv_result cr;
-	struct csv_out out = {-1, NULL, 0};
+	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0};
+	struct gz *gz = NULL;
 	struct json_object *meta = NULL, *cols = NULL;
 	struct timespec times[2];
 	struct stat st;
@@ -148,6 +80,17 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		goto out;
 	}
 
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_DATA_GZ);
+	if ((gz_fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	/* The gzip copy is made on a second thread while the JSON is written. */
+	if ((gz = gz_start(gz_fd, &out, GZ_LEVEL, err, errlen)) == NULL)
+		goto out;
+	out.tap = gz_tap;
+	out.tap_arg = gz;
+
 	phase(o, "convert", 0, 0);
 	switch (csv_convert(csv_fd, name, &out, iso, &cr, csv_progress, (void *)o, err, errlen)) {
 	case 0:
@@ -176,17 +119,14 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	}
 
 	phase(o, "swap", cr.rows, cr.bytes_out);
+	r->gz_bytes = gz_finish(gz, out.fd, err, errlen);
+	gz = NULL;
+	if (r->gz_bytes < 0)
+		goto out;
 	if (fsync(out.fd) < 0) {
-		snprintf(err, errlen, "fsync %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "fsync %s/%s: %s", tmpdir, CACHE_DATA, strerror(errno));
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_DATA_GZ);
-	if ((gz_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if ((r->gz_bytes = gzip_copy(out.fd, gz_fd, err, errlen)) < 0)
-		goto out;
 	if (fsync(gz_fd) < 0) {
 		snprintf(err, errlen, "fsync %s: %s", path, strerror(errno));
 		goto out;
@@ -226,6 +166,7 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	r->bytes = st.st_size;
 	rc = SNAP_OK;
 out:
+	gz_abort(gz);
 	if (out.fd >= 0)
 		close(out.fd);
 	if (gz_fd >= 0)

@@ -70,14 +70,19 @@ check "failure names the problem" grep -q 'phpMyAdmin is not configured' <<<"$(j
 check "cache still served after the failed sync" cmp -s <(api "$URL/fetch-data") "$CACHE/data_cache.json"
 is "POST /refresh: 202" "$(code -X POST -H "X-API-Key: $KEY" "$URL/refresh")" 202
 for i in $(seq 50); do [ "$(api "$URL/status" | jq .update_in_progress)" = false ] && break; sleep 0.1; done
-# While a sync holds the lock.
-flock "$CACHE/sync.lock" sleep 2 &
-holder=$!
+# While a sync holds the lock: a sync (the real one) that sleeps first, holding it.
+printf '#!/bin/sh\nsleep 2\nexec %s "$@"\n' "$SYNC" > "$DIR/slow-sync"
+chmod +x "$DIR/slow-sync"
+sed -i "s|^sync_bin = .*|sync_bin = $DIR/slow-sync|" "$CONF"
+"$PMACACHE" -c "$CONF" restart >/dev/null
+is "POST /refresh: triggered" "$(api -X POST "$URL/refresh" | jq -c .)" '{"status":"triggered"}'
 sleep 0.3
 is "POST /refresh while running" "$(api -X POST "$URL/refresh" | jq -c .)" '{"status":"already in progress"}'
 is "refresh=true while running" "$(api "$URL/fetch-data?refresh=true" | jq -r ._info)" "Refresh already in progress"
 is "status shows it" "$(api "$URL/status" | jq .update_in_progress)" true
-wait $holder
+"$SYNC" -c "$CONF" 2>/dev/null
+is "a CLI sync meanwhile: exit 9" "$?" 9
+for i in $(seq 50); do [ "$(api "$URL/status" | jq .update_in_progress)" = false ] && break; sleep 0.1; done
 
 # A key file edit takes effect without a restart.
 KEY2=$(head -c 24 /dev/urandom | base64 | tr -d '=+/')

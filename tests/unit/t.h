@@ -27,5 +27,6 @@ void test_csv(void);
 void test_escape(void);
 void test_req(void);
 void test_cache(void);
+void test_gz(void);
 
 #endif

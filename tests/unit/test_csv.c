@@ -74,7 +74,7 @@ static int mem_fd(const char *data, size_t len)
 static struct json_object *convert(const char *in, size_t len, struct csv_result *res, char *err,
 				   size_t errlen)
 {
-	struct csv_out out = {-1, NULL, 0};
+	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0};
 	struct json_object *o = NULL;
 	int fd = mem_fd(in, len);
 

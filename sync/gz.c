@@ -1,0 +1,268 @@
+#include "gz.h"
+
+#include "csv.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define GZ_SLOTS 3
+#define GZ_OUT (256 * 1024)
+#define GZ_HEAD 10   /* gzip member header */
+#define GZ_STORED 5  /* stored block header: BFINAL/BTYPE byte, LEN, NLEN */
+
+struct slot {
+	char *p;
+	size_t len, cap;
+};
+
+struct gz {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct slot slot[GZ_SLOTS];
+	int first, count; /* the queue */
+	int closing, failed, started;
+	char why[256];
+	int fd;
+	const struct csv_out *out;
+	z_stream z;
+	int z_ok;
+	unsigned char *zbuf;
+	uLong crc;           /* of the rows */
+	unsigned long long n; /* bytes of rows */
+	off_t off;           /* where the next compressed byte goes */
+};
+
+static int write_at(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = pwrite(fd, p, len, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+/* Deflate what is in z's input (with flush) and write it out. Runs on the gz thread. */
+static int pump(struct gz *g, int flush)
+{
+	do {
+		size_t have;
+		g->z.next_out = g->zbuf;
+		g->z.avail_out = GZ_OUT;
+		if (deflate(&g->z, flush) == Z_STREAM_ERROR) {
+			snprintf(g->why, sizeof(g->why), "deflate failed");
+			return -1;
+		}
+		have = GZ_OUT - g->z.avail_out;
+		if (write_at(g->fd, g->zbuf, have, g->off) < 0) {
+			snprintf(g->why, sizeof(g->why), "writing the gzip copy: %s", strerror(errno));
+			return -1;
+		}
+		g->off += (off_t)have;
+	} while (g->z.avail_out == 0);
+	return 0;
+}
+
+static void *run(void *arg)
+{
+	struct gz *g = arg;
+
+	for (;;) {
+		struct slot *s;
+		pthread_mutex_lock(&g->mu);
+		while (g->count == 0 && !g->closing)
+			pthread_cond_wait(&g->cv, &g->mu);
+		if (g->count == 0) {
+			pthread_mutex_unlock(&g->mu);
+			break;
+		}
+		s = &g->slot[g->first];
+		pthread_mutex_unlock(&g->mu);
+
+		if (!g->failed) {
+			g->crc = crc32(g->crc, (const Bytef *)s->p, (uInt)s->len);
+			g->n += s->len;
+			g->z.next_in = (Bytef *)s->p;
+			g->z.avail_in = (uInt)s->len;
+			if (pump(g, Z_NO_FLUSH) < 0)
+				g->failed = 1;
+		}
+		pthread_mutex_lock(&g->mu);
+		g->first = (g->first + 1) % GZ_SLOTS;
+		g->count--;
+		pthread_cond_broadcast(&g->cv);
+		pthread_mutex_unlock(&g->mu);
+	}
+	if (!g->failed && !g->closing)
+		g->failed = 1;
+	if (!g->failed && g->closing == 1) {
+		g->z.next_in = NULL;
+		g->z.avail_in = 0;
+		if (pump(g, Z_FINISH) < 0)
+			g->failed = 1;
+	}
+	return NULL;
+}
+
+struct gz *gz_start(int fd, const struct csv_out *out, int level, char *err, size_t errlen)
+{
+	struct gz *g = calloc(1, sizeof(*g));
+
+	if (g == NULL || (g->zbuf = malloc(GZ_OUT)) == NULL) {
+		snprintf(err, errlen, "gzip: out of memory");
+		free(g);
+		return NULL;
+	}
+	g->fd = fd;
+	g->out = out;
+	g->crc = crc32(0L, Z_NULL, 0);
+	/* Raw deflate (windowBits -15): the gzip framing is written by hand. */
+	if (deflateInit2(&g->z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+		snprintf(err, errlen, "gzip: deflateInit2 failed");
+		free(g->zbuf);
+		free(g);
+		return NULL;
+	}
+	g->z_ok = 1;
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cv, NULL);
+	if (pthread_create(&g->thread, NULL, run, g) != 0) {
+		snprintf(err, errlen, "gzip: cannot start its thread");
+		deflateEnd(&g->z);
+		free(g->zbuf);
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+int gz_tap(void *arg, const char *buf, size_t len)
+{
+	struct gz *g = arg;
+	struct slot *s;
+
+	if (!g->started) {
+		/* The envelope is stored at the end; the rows start after its place. */
+		if (len < g->out->head_len)
+			return -1;
+		buf += g->out->head_len;
+		len -= g->out->head_len;
+		g->off = GZ_HEAD + GZ_STORED + (off_t)g->out->head_len;
+		g->started = 1;
+	}
+	pthread_mutex_lock(&g->mu);
+	while (g->count == GZ_SLOTS && !g->failed)
+		pthread_cond_wait(&g->cv, &g->mu);
+	if (g->failed) {
+		pthread_mutex_unlock(&g->mu);
+		return -1;
+	}
+	s = &g->slot[(g->first + g->count) % GZ_SLOTS];
+	pthread_mutex_unlock(&g->mu);
+	/* This slot is free: only this thread fills slots, the gz thread only drains. */
+	if (s->cap < len) {
+		char *np = realloc(s->p, len);
+		if (np == NULL)
+			return -1;
+		s->p = np;
+		s->cap = len;
+	}
+	memcpy(s->p, buf, len);
+	s->len = len;
+	pthread_mutex_lock(&g->mu);
+	g->count++;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	return 0;
+}
+
+static void gz_free(struct gz *g)
+{
+	int i;
+
+	if (g->z_ok)
+		deflateEnd(&g->z);
+	for (i = 0; i < GZ_SLOTS; i++)
+		free(g->slot[i].p);
+	free(g->zbuf);
+	pthread_mutex_destroy(&g->mu);
+	pthread_cond_destroy(&g->cv);
+	free(g);
+}
+
+static void stop(struct gz *g, int how)
+{
+	pthread_mutex_lock(&g->mu);
+	g->closing = how;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	pthread_join(g->thread, NULL);
+}
+
+void gz_abort(struct gz *g)
+{
+	if (g == NULL)
+		return;
+	g->failed = 1;
+	stop(g, 2);
+	gz_free(g);
+}
+
+long long gz_finish(struct gz *g, int json_fd, char *err, size_t errlen)
+{
+	unsigned char head[GZ_HEAD + GZ_STORED], trailer[8];
+	size_t hl = g->out->head_len;
+	char *env = NULL;
+	uLong crc;
+	unsigned long long total;
+	long long rc = -1;
+	int i;
+
+	stop(g, 1);
+	if (g->failed || !g->started || hl > 65535) {
+		snprintf(err, errlen, "%s", g->why[0] ? g->why : "gzip: nothing to compress");
+		goto out;
+	}
+	if ((env = malloc(hl)) == NULL || pread(json_fd, env, hl, 0) != (ssize_t)hl) {
+		snprintf(err, errlen, "gzip: reading the envelope back: %s", strerror(errno));
+		goto out;
+	}
+	/* gzip header: magic, deflate, no flags, no mtime, no extra flags, OS unix. */
+	memcpy(head, "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", GZ_HEAD);
+	/* A stored block, not final: BFINAL=0 BTYPE=00, then LEN and its complement. */
+	head[10] = 0x00;
+	head[11] = (unsigned char)(hl & 0xff);
+	head[12] = (unsigned char)(hl >> 8);
+	head[13] = (unsigned char)(~hl & 0xff);
+	head[14] = (unsigned char)((~hl >> 8) & 0xff);
+	crc = crc32_combine(crc32(crc32(0L, Z_NULL, 0), (const Bytef *)env, (uInt)hl), g->crc,
+			    (z_off_t)g->n);
+	total = g->n + hl;
+	for (i = 0; i < 4; i++) {
+		trailer[i] = (unsigned char)(crc >> (8 * i));
+		trailer[4 + i] = (unsigned char)(total >> (8 * i));
+	}
+	if (write_at(g->fd, head, sizeof(head), 0) < 0 || write_at(g->fd, env, hl, sizeof(head)) < 0 ||
+	    write_at(g->fd, trailer, sizeof(trailer), g->off) < 0) {
+		snprintf(err, errlen, "writing the gzip copy: %s", strerror(errno));
+		goto out;
+	}
+	rc = (long long)g->off + 8;
+out:
+	free(env);
+	gz_free(g);
+	return rc;
+}

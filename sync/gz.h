@@ -1,0 +1,31 @@
+/*
+ * gz: the gzip copy of a snapshot, compressed on a second thread while the JSON is being
+ * written, so that a sync pays for conversion and compression once, not one after the other.
+ *
+ * The JSON's envelope (head_len bytes) is patched after the rows (with the row count), so it
+ * is stored, not compressed: the gzip file is a 10-byte header, one non-final stored deflate
+ * block with the envelope (written last, at its fixed place), then the rows as a raw deflate
+ * stream, then CRC-32 and size over the whole. Any gzip reader takes it as one member.
+ */
+#ifndef PMACACHE_GZ_H
+#define PMACACHE_GZ_H
+
+#include <stddef.h>
+
+struct csv_out;
+struct gz;
+
+/* Start compressing into fd (empty, writable). out->head_len tells how much to store. */
+struct gz *gz_start(int fd, const struct csv_out *out, int level, char *err, size_t errlen);
+
+/* The csv_out tap: queue one chunk of the JSON (blocks while the queue is full). */
+int gz_tap(void *arg, const char *buf, size_t len);
+
+/* Finish: drain the queue, write the envelope (read back from json_fd) and the trailer.
+ * Frees g. Returns the gzip file's size, or -1 with err set. */
+long long gz_finish(struct gz *g, int json_fd, char *err, size_t errlen);
+
+/* Stop and free without finishing (the conversion failed). NULL is fine. */
+void gz_abort(struct gz *g);
+
+#endif
