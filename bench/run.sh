@@ -70,7 +70,6 @@ sync_bin = $B/slow-sync
 workers = 2
 threads = 128
 sse_max_streams = 200
-sse_heartbeat_s = 5
 min_rows_ratio = 0
 CONF
 

@@ -10,7 +10,9 @@
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <time.h>
@@ -84,13 +86,13 @@ static void watch_start(const char *cache_dir)
 	pthread_mutex_unlock(&watch_mu);
 }
 
-/* Wait until something in cache_dir changed, or ms passed. */
-static void watch_wait(unsigned long *seen, int ms)
+/* Wait until something in cache_dir changed, or ms passed (at most recheck_ms). */
+static void watch_wait(unsigned long *seen, int ms, int recheck_ms)
 {
 	struct timespec dl;
 
-	if (ms > SSE_RECHECK_MS)
-		ms = SSE_RECHECK_MS;
+	if (ms > recheck_ms)
+		ms = recheck_ms;
 	pthread_mutex_lock(&watch_mu);
 	if (watch_ok != 1 && ms > SSE_POLL_MS)
 		ms = SSE_POLL_MS;
@@ -287,6 +289,7 @@ void sse_serve(struct req *r)
 	char hdr[256], err[512], last[1024] = "";
 	int slot = -1, watch = 0, local;
 	unsigned long seen = 0;
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&s;
 	double start, beat;
 
 	local = atomic_fetch_add(&sse_active, 1) + 1;
@@ -330,7 +333,10 @@ void sse_serve(struct req *r)
 	watch |= cache_sync_running(cf->cache_dir);
 	if (watch)
 		watch_start(cf->cache_dir);
-	start = beat = now_s();
+	/* Streams opened together would beat together: a burst of writes every period that
+	 * every other request waits behind. A random phase per stream spreads them out. */
+	start = now_s();
+	beat = start - (double)rand_r(&seed) / RAND_MAX * 0.5 * cf->sse_heartbeat_s;
 	while (watch && !s.gone) {
 		int running = cache_sync_running(cf->cache_dir);
 		double next_beat;
@@ -351,7 +357,8 @@ void sse_serve(struct req *r)
 				s.gone = 1;
 		}
 		next_beat = beat + cf->sse_heartbeat_s - now_s();
-		watch_wait(&seen, next_beat > 0 ? (int)(next_beat * 1000) + 1 : 1);
+		watch_wait(&seen, next_beat > 0 ? (int)(next_beat * 1000) + 1 : 1,
+			   SSE_RECHECK_MS * 3 / 4 + rand_r(&seed) % (SSE_RECHECK_MS / 2));
 	}
 	if (!s.gone)
 		event_text(&s, "done", "{\"type\":\"done\"}");

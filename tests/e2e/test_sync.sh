@@ -99,6 +99,11 @@ kill "$(cat "$STACK/php-fpm.pid")"
 for i in $(seq 50); do kill -0 "$(cat "$STACK/php-fpm.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
 expect_failure php-fpm-down 5 "$CONF" "phpMyAdmin is failing"
 php-fpm8.2 -y "$STACK/php-fpm.conf" -c /etc/php/8.2/fpm/php.ini
+hang=$(free_port)
+nc -lk 127.0.0.1 "$hang" >/dev/null 2>&1 &
+ncpid=$!
+expect_failure pma-hangs 10 "$(variant hang "s|^pma_url = .*|pma_url = http://127.0.0.1:$hang/|; s|^sync_timeout = .*|sync_timeout = 6|")" "sync_timeout passed"
+kill "$ncpid" 2>/dev/null
 expect_failure no-chromedriver 3 "$(variant nodriver "s|^sync_bin = .*|&\nchromedriver = /nonexistent/chromedriver|")" "chromedriver"
 
 # 5. The password and the keys never reach logs, argv or environments.

@@ -1,0 +1,66 @@
+#!/bin/bash
+# The nginx drop-in inside someone else's server { } (a LAMP host's), the sample config, and
+# the cron line.
+. "$(dirname "$0")/../lib.sh"
+inst_up dropin
+"$GEN" -n 50 csv > "$DIR/o.csv"
+"$SYNC" -c "$CONF" --csv "$DIR/o.csv" 2>/dev/null
+
+# An existing site with its own locations; pmacache joins it through the two includes.
+site=$DIR/site
+mkdir -p "$site/www" "$site/tmp"
+echo "shop front page" > "$site/www/index.html"
+"$PMACACHE" -c "$CONF" nginx-http > "$site/pmacache-http.conf"
+"$PMACACHE" -c "$CONF" nginx-snippet > "$site/pmacache.conf"
+sport=$(free_port)
+user=""; [ "$(id -u)" = 0 ] && user="user www-data www-data;"
+cat > "$site/nginx.conf" <<CONF
+$user
+pid $site/nginx.pid;
+error_log $site/error.log;
+events { worker_connections 64; }
+http {
+	include /etc/nginx/mime.types;
+	access_log $site/access.log;
+	client_body_temp_path $site/tmp/cb; fastcgi_temp_path $site/tmp/fc; proxy_temp_path $site/tmp/px;
+	uwsgi_temp_path $site/tmp/uw; scgi_temp_path $site/tmp/sc;
+	include $site/pmacache-http.conf;
+	server {
+		listen 127.0.0.1:$sport;
+		root $site/www;
+		location / { try_files \$uri \$uri/ =404; }
+		include $site/pmacache.conf;
+	}
+}
+CONF
+[ "$(id -u)" = 0 ] && chown -R www-data "$site/tmp"
+chmod -R a+rX "$site"
+check "nginx -t accepts the drop-in" nginx -t -c "$site/nginx.conf" -p "$site"
+nginx -c "$site/nginx.conf" -p "$site"
+trap 'nginx -c "$site/nginx.conf" -p "$site" -s stop 2>/dev/null; inst_down' EXIT
+sleep 0.3
+S=http://127.0.0.1:$sport
+is "the site still serves its pages" "$(curl -s "$S/")" "shop front page"
+is "health through the drop-in" "$(curl -s "$S/health" | jq -r .status)" healthy
+is "fetch-data through the drop-in" "$(curl -s -H "X-API-Key: $KEY" "$S/fetch-data" | jq .count)" 50
+is "401 through the drop-in" "$(code "$S/fetch-data")" 401
+is "the snapshot location is internal" "$(code "$S/_pmacache/current/data_cache.json")" 404
+is "304 through the drop-in" "$(code -H "X-API-Key: $KEY" -H "If-None-Match: $(curl -sI -H "X-API-Key: $KEY" "$S/fetch-data" | awk -F': ' 'tolower($1)=="etag"{print $2}' | tr -d '\r')" "$S/fetch-data")" 304
+is "FastCGI socket mode 0660" "$(stat -c %a "$DIR/run/fcgi.sock")" 660
+
+# The sample config parses, and documents every key the parser knows.
+check "pmacache.conf.sample is valid" "$TOP/cgi/pmacache-fcgi" -c "$TOP/pmacache.conf.sample" --check
+for k in $(grep -o '{"[a-z_]*", CT_' "$TOP/common/conf.c" | cut -d'"' -f2); do
+	grep -q "^#\?$k = " "$TOP/pmacache.conf.sample" || notok "sample documents $k"
+	grep -q "\`$k\`" "$TOP/README.md" || notok "README documents $k"
+done
+ok "every key is in the sample and the README"
+
+# The cron line.
+mkdir -p "$DIR/cron.d"
+PMACACHE_CRON_DIR=$DIR/cron.d "$PMACACHE" -c "$CONF" install-cron >/dev/null
+line=$(grep -v '^#' "$DIR/cron.d/pmacache" | grep 'pmacache-sync')
+check "cron: hourly" grep -Eq '^[0-9]+ \* \* \* \* ' <<<"$line"
+check "cron: runs pmacache-sync with the config" grep -q "pmacache-sync -c $CONF" <<<"$line"
+check "cron: the command works as written" bash -c "$(cut -d' ' -f7- <<<"$line" | sed 's/>>.*//') --check"
+finish
