@@ -1,4 +1,5 @@
 #include "cache.h"
+#include "log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -12,18 +13,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 void cache_iso8601(time_t t, char *buf, size_t len)
 {
@@ -133,7 +122,7 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
 	if ((lk = lock_file(cache_dir, "cache.lock", LOCK_SH)) < 0) {
-		seterr(err, errlen, "%s/cache.lock: %s", cache_dir, strerror(errno));
+		errf(err, errlen, "%s/cache.lock: %s", cache_dir, strerror(errno));
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/current", cache_dir);
@@ -142,14 +131,14 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 			rc = 1;
 			goto out;
 		}
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		errf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	link[n] = '\0';
 	/* link is "snapshots/<id>" */
 	if (strncmp(link, "snapshots/", 10) != 0 || strlen(link + 10) >= sizeof(s->id) ||
 	    strchr(link + 10, '/') != NULL) {
-		seterr(err, errlen, "%s: unexpected target '%s'", path, link);
+		errf(err, errlen, "%s: unexpected target '%s'", path, link);
 		goto out;
 	}
 	memcpy(s->id, link + 10, strlen(link + 10) + 1);
@@ -163,25 +152,25 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 	if (hit) {
 		s->fd = -1;
 		if (want_fd && (s->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			errf(err, errlen, "%s: %s", path, strerror(errno));
 			goto out;
 		}
 		rc = 0;
 		goto out;
 	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		errf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	s->size = st.st_size;
 	s->mtime = st.st_mtime;
 	snprintf(path, sizeof(path), "%s/%s", link, CACHE_META);
 	if (cache_read_file(cache_dir, path, meta, sizeof(meta)) < 0) {
-		seterr(err, errlen, "%s/%s: %s", cache_dir, path, strerror(errno));
+		errf(err, errlen, "%s/%s: %s", cache_dir, path, strerror(errno));
 		goto out;
 	}
 	if (parse_meta(meta, s) < 0) {
-		seterr(err, errlen, "%s/%s: not valid snapshot metadata", cache_dir, path);
+		errf(err, errlen, "%s/%s: not valid snapshot metadata", cache_dir, path);
 		goto out;
 	}
 	s->fd = -1;
@@ -227,7 +216,7 @@ int cache_sync_trylock(const char *cache_dir, int *fd, char *err, size_t errlen)
 
 	snprintf(path, sizeof(path), "%s/sync.lock", cache_dir);
 	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		errf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (sync_lock_op(*fd, F_OFD_SETLK, F_WRLCK) == 0)
@@ -238,7 +227,7 @@ int cache_sync_trylock(const char *cache_dir, int *fd, char *err, size_t errlen)
 		*fd = -1;
 		if (e == EAGAIN || e == EACCES)
 			return 1;
-		seterr(err, errlen, "%s: %s", path, strerror(e));
+		errf(err, errlen, "%s: %s", path, strerror(e));
 	}
 	return -1;
 }
@@ -283,7 +272,7 @@ int cache_write_file(const char *cache_dir, const char *name, const char *buf, s
 	snprintf(tmp, sizeof(tmp), "%s/tmp.%s.XXXXXX", cache_dir, name);
 	snprintf(dst, sizeof(dst), "%s/%s", cache_dir, name);
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		errf(err, errlen, "%s: %s", tmp, strerror(errno));
 		return -1;
 	}
 	while (off < len) {
@@ -291,28 +280,28 @@ int cache_write_file(const char *cache_dir, const char *name, const char *buf, s
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			seterr(err, errlen, "write %s: %s", tmp, strerror(errno));
+			errf(err, errlen, "write %s: %s", tmp, strerror(errno));
 			goto fail;
 		}
 		off += (size_t)n;
 	}
 	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
-		seterr(err, errlen, "fsync %s: %s", tmp, strerror(errno));
+		errf(err, errlen, "fsync %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		seterr(err, errlen, "close %s: %s", tmp, strerror(errno));
+		errf(err, errlen, "close %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	fd = -1;
 	if (rename(tmp, dst) < 0) {
-		seterr(err, errlen, "rename %s: %s", dst, strerror(errno));
+		errf(err, errlen, "rename %s: %s", dst, strerror(errno));
 		goto fail;
 	}
 	if (fsync_dir(cache_dir) < 0) {
 		/* The new file is in place; only its durability is in doubt. */
-		seterr(err, errlen, "fsync %s: %s", cache_dir, strerror(errno));
+		errf(err, errlen, "fsync %s: %s", cache_dir, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -404,7 +393,7 @@ int cache_publish(const char *cache_dir, const char *tmpdir, const char *id, cha
 
 	snprintf(snaps, sizeof(snaps), "%s/snapshots", cache_dir);
 	if (cache_mkdir(snaps, 0755) < 0) {
-		seterr(err, errlen, "%s: %s", snaps, strerror(errno));
+		errf(err, errlen, "%s: %s", snaps, strerror(errno));
 		return -1;
 	}
 	snprintf(dst, sizeof(dst), "%s/%s", snaps, id);
@@ -413,36 +402,36 @@ int cache_publish(const char *cache_dir, const char *tmpdir, const char *id, cha
 	snprintf(tmplink, sizeof(tmplink), "%s/tmp.current.%ld", cache_dir, (long)getpid());
 
 	if ((lk = lock_file(cache_dir, "cache.lock", LOCK_EX)) < 0) {
-		seterr(err, errlen, "%s/cache.lock: %s", cache_dir, strerror(errno));
+		errf(err, errlen, "%s/cache.lock: %s", cache_dir, strerror(errno));
 		return -1;
 	}
 	if (rename(tmpdir, dst) < 0) {
-		seterr(err, errlen, "rename %s to %s: %s", tmpdir, dst, strerror(errno));
+		errf(err, errlen, "rename %s to %s: %s", tmpdir, dst, strerror(errno));
 		goto out;
 	}
 	if (fsync_dir(snaps) < 0) {
-		seterr(err, errlen, "fsync %s: %s", snaps, strerror(errno));
+		errf(err, errlen, "fsync %s: %s", snaps, strerror(errno));
 		goto undo;
 	}
 	unlink(tmplink);
 	if (symlink(target, tmplink) < 0) {
-		seterr(err, errlen, "symlink %s: %s", tmplink, strerror(errno));
+		errf(err, errlen, "symlink %s: %s", tmplink, strerror(errno));
 		goto undo;
 	}
 	/* The swap: readers see the old target or the new one, never anything between. */
 	if (rename(tmplink, link) < 0) {
-		seterr(err, errlen, "rename %s: %s", link, strerror(errno));
+		errf(err, errlen, "rename %s: %s", link, strerror(errno));
 		unlink(tmplink);
 		goto undo;
 	}
 	if (fsync_dir(cache_dir) < 0) {
-		seterr(err, errlen, "fsync %s: %s", cache_dir, strerror(errno));
+		errf(err, errlen, "fsync %s: %s", cache_dir, strerror(errno));
 		goto out; /* published; durability in doubt, reported */
 	}
 	/* The stable name for people and tools that look for data_cache.json. */
 	snprintf(dst, sizeof(dst), "%s/%s", cache_dir, CACHE_DATA);
 	if (lstat(dst, &st) < 0 && errno == ENOENT && symlink("current/" CACHE_DATA, dst) < 0)
-		seterr(err, errlen, "symlink %s: %s", dst, strerror(errno));
+		errf(err, errlen, "symlink %s: %s", dst, strerror(errno));
 	prune(cache_dir, id);
 	rc = 0;
 	goto out;

@@ -1,5 +1,7 @@
 #include "conf.h"
 
+#include "log.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -46,18 +48,6 @@ static const struct conf_key conf_keys[] = {
     {"webdriver_url", CT_STR, S(webdriver_url), 0, 0, "", 0},
 };
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static char *trim(char *s)
 {
@@ -161,15 +151,15 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	if (path == NULL || *path == '\0')
 		path = getenv(CONF_ENV);
 	if (path == NULL || *path == '\0') {
-		seterr(err, errlen, "no config file: give -c FILE or set %s", CONF_ENV);
+		errf(err, errlen, "no config file: give -c FILE or set %s", CONF_ENV);
 		return -1;
 	}
 	if (realpath(path, abs) == NULL) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		errf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (strlen(abs) >= sizeof(c->path)) {
-		seterr(err, errlen, "%s: path is too long", path);
+		errf(err, errlen, "%s: path is too long", path);
 		return -1;
 	}
 	memcpy(c->path, abs, strlen(abs) + 1);
@@ -181,7 +171,7 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		*slash = '\0';
 
 	if ((f = fopen(c->path, "re")) == NULL) {
-		seterr(err, errlen, "%s: %s", c->path, strerror(errno));
+		errf(err, errlen, "%s: %s", c->path, strerror(errno));
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
@@ -190,14 +180,14 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(f)) {
-			seterr(err, errlen, "%s:%d: line is too long", c->path, lineno);
+			errf(err, errlen, "%s:%d: line is too long", c->path, lineno);
 			goto out;
 		}
 		s = trim(line);
 		if (*s == '\0' || *s == '#')
 			continue;
 		if ((eq = strchr(s, '=')) == NULL) {
-			seterr(err, errlen, "%s:%d: expected 'key = value'", c->path, lineno);
+			errf(err, errlen, "%s:%d: expected 'key = value'", c->path, lineno);
 			goto out;
 		}
 		*eq = '\0';
@@ -209,21 +199,21 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 				break;
 			}
 		if (k == NULL) {
-			seterr(err, errlen, "%s:%d: unknown key '%s'", c->path, lineno, key);
+			errf(err, errlen, "%s:%d: unknown key '%s'", c->path, lineno, key);
 			goto out;
 		}
 		if (seen[i]) {
-			seterr(err, errlen, "%s:%d: key '%s' is given twice", c->path, lineno, key);
+			errf(err, errlen, "%s:%d: key '%s' is given twice", c->path, lineno, key);
 			goto out;
 		}
 		if (set_value(c, k, dir, val, why, sizeof(why)) < 0) {
-			seterr(err, errlen, "%s:%d: key '%s': %s", c->path, lineno, key, why);
+			errf(err, errlen, "%s:%d: key '%s': %s", c->path, lineno, key, why);
 			goto out;
 		}
 		seen[i] = 1;
 	}
 	if (ferror(f)) {
-		seterr(err, errlen, "%s: read error", c->path);
+		errf(err, errlen, "%s: read error", c->path);
 		goto out;
 	}
 	for (i = 0; i < CONF_NKEYS; i++) {
@@ -231,21 +221,21 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		if (seen[i])
 			continue;
 		if (k->required) {
-			seterr(err, errlen, "%s: missing required key '%s'", c->path, k->name);
+			errf(err, errlen, "%s: missing required key '%s'", c->path, k->name);
 			goto out;
 		}
 		if (k->dflt != NULL && set_value(c, k, dir, k->dflt, why, sizeof(why)) < 0) {
-			seterr(err, errlen, "%s: default of '%s': %s", c->path, k->name, why);
+			errf(err, errlen, "%s: default of '%s': %s", c->path, k->name, why);
 			goto out;
 		}
 	}
 	if (c->log_dir[0] == '\0' &&
 	    snprintf(c->log_dir, sizeof(c->log_dir), "%s/log", c->run_dir) >= (int)sizeof(c->log_dir)) {
-		seterr(err, errlen, "%s: log_dir is too long", c->path);
+		errf(err, errlen, "%s: log_dir is too long", c->path);
 		goto out;
 	}
 	if (c->webdriver_url[0] && strncmp(c->webdriver_url, "http://", 7) != 0) {
-		seterr(err, errlen, "%s: key 'webdriver_url': must start with http://", c->path);
+		errf(err, errlen, "%s: key 'webdriver_url': must start with http://", c->path);
 		goto out;
 	}
 	rc = 0;
