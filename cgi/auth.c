@@ -64,7 +64,7 @@ static void reload(const char *path, const struct stat *st)
 			continue;
 		if ((size_t)(e - s) >= AUTH_MAX_LEN || e - s < 16) {
 			log_warn("api_keys_file %s: skipping a key that is not 16 to %d bytes long",
-				 path, AUTH_MAX_LEN - 1);
+			         path, AUTH_MAX_LEN - 1);
 			continue;
 		}
 		memcpy(ak.keys[ak.n], s, (size_t)(e - s) + 1);
@@ -91,8 +91,8 @@ int auth_check(const char *path, const char *key)
 		ak.loaded = 0;
 		ak.n = 0;
 	} else if (!ak.loaded || st.st_dev != ak.dev || st.st_ino != ak.ino ||
-		   st.st_size != ak.size || st.st_mtim.tv_sec != ak.mtime.tv_sec ||
-		   st.st_mtim.tv_nsec != ak.mtime.tv_nsec) {
+	           st.st_size != ak.size || st.st_mtim.tv_sec != ak.mtime.tv_sec ||
+	           st.st_mtim.tv_nsec != ak.mtime.tv_nsec) {
 		reload(path, &st);
 	}
 	/* No early exit: every key is compared whatever matched. */

@@ -182,7 +182,7 @@ static int supervise(void)
 				if (pids[i] != pid)
 					continue;
 				log_err("responder %ld ended (status %d): restarting", (long)pid,
-					status);
+				        status);
 				if (time(NULL) - started[i] < 1)
 					sleep(1); /* no busy restart loop */
 				pids[i] = start_worker();
@@ -195,17 +195,17 @@ static int supervise(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: pmacache-fcgi [-c FILE]            (under spawn-fcgi)\n"
-			"       pmacache-fcgi [-c FILE] --check\n"
-			"       pmacache-fcgi [-c FILE] --get KEY\n");
+	                "       pmacache-fcgi [-c FILE] --check\n"
+	                "       pmacache-fcgi [-c FILE] --get KEY\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-						 {"check", no_argument, NULL, 'k'},
-						 {"get", required_argument, NULL, 'g'},
-						 {"help", no_argument, NULL, 'h'},
-						 {NULL, 0, NULL, 0}};
+	                                         {"check", no_argument, NULL, 'k'},
+	                                         {"get", required_argument, NULL, 'g'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {NULL, 0, NULL, 0}};
 	const char *conf_path = NULL, *get = NULL;
 	char err[1024], val[4096];
 	struct stat st;

@@ -76,7 +76,7 @@ int req_parse(struct req *r, FCGX_Request *fr, const struct conf *cf, char *err,
 				const char *v = kn < n ? p + kn + 1 : p + n;
 				if (decode(v, (size_t)(p + n - v), r->q[k], sizeof(r->q[k])) < 0) {
 					snprintf(err, errlen, "bad value for query parameter '%s'",
-						 name);
+					         name);
 					return -1;
 				}
 				r->qset[k] = 1;
@@ -89,11 +89,13 @@ int req_parse(struct req *r, FCGX_Request *fr, const struct conf *cf, char *err,
 	for (k = 0; k <= Q_STREAM; k++) {
 		if (r->qset[k] && strcmp(r->q[k], "true") && strcmp(r->q[k], "1") &&
 		    strcmp(r->q[k], "false") && strcmp(r->q[k], "0")) {
-			snprintf(err, errlen, "query parameter '%s' must be true or false", qnames[k]);
+			snprintf(err, errlen, "query parameter '%s' must be true or false",
+			         qnames[k]);
 			return -1;
 		}
 	}
-	if (r->qset[Q_PAYLOAD] && strcmp(r->q[Q_PAYLOAD], "none") && strcmp(r->q[Q_PAYLOAD], "full")) {
+	if (r->qset[Q_PAYLOAD] && strcmp(r->q[Q_PAYLOAD], "none") &&
+	    strcmp(r->q[Q_PAYLOAD], "full")) {
 		snprintf(err, errlen, "query parameter 'payload' must be none or full");
 		return -1;
 	}
@@ -164,9 +166,10 @@ void req_json(struct req *r, int status, const char *extra, const char *body)
 {
 	size_t blen = strlen(body);
 
-	req_header(r, "Status: %d %s\r\nContent-Type: application/json\r\n"
-		      "Cache-Control: no-store\r\nContent-Length: %zu\r\n%s\r\n",
-		   status, req_reason(status), blen + 1, extra ? extra : "");
+	req_header(r,
+	           "Status: %d %s\r\nContent-Type: application/json\r\n"
+	           "Cache-Control: no-store\r\nContent-Length: %zu\r\n%s\r\n",
+	           status, req_reason(status), blen + 1, extra ? extra : "");
 	if (!r->head) {
 		req_write(r, body, blen);
 		req_write(r, "\n", 1);

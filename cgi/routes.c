@@ -43,7 +43,7 @@ static struct {
 static void last_sync_parse(const struct conf *cf)
 {
 	static const char *const keys[] = {"started_at", "finished_at", "result",
-					   "error",      "rows",        "duration_s"};
+	                                   "error",      "rows",        "duration_s"};
 	struct json_object *o = json_object_new_object(), *st = NULL, *v;
 	char text[8192];
 	int unfinished = 0;
@@ -58,16 +58,17 @@ static void last_sync_parse(const struct conf *cf)
 		json_object_object_add(o, keys[i], v);
 	}
 	snprintf(ls.text, sizeof(ls.text), "%s",
-		 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	unfinished = st && json_object_object_get_ex(st, "result", &v) && v == NULL &&
-		     json_object_object_get_ex(st, "started_at", &v) && v != NULL;
+	             json_object_object_get_ex(st, "started_at", &v) && v != NULL;
 	if (unfinished) {
 		json_object_object_add(o, "result", json_object_new_string("failed"));
 		json_object_object_add(
-		    o, "error", json_object_new_string("the sync stopped without finishing (killed?)"));
+		    o, "error",
+		    json_object_new_string("the sync stopped without finishing (killed?)"));
 	}
 	snprintf(ls.killed, sizeof(ls.killed), "%s",
-		 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	json_object_put(st);
 }
@@ -104,16 +105,17 @@ static void status(struct req *r)
 	last_sync(r->cf, running, ls_text, sizeof(ls_text));
 	if (rc == 0)
 		snprintf(snap, sizeof(snap),
-			 "\"cache_exists\":true,\"count\":%lld,\"size_bytes\":%lld,"
-			 "\"last_updated\":\"%s\",\"age_seconds\":%lld,\"etag\":\"\\\"%s\\\"\"",
-			 s.count, s.size, s.last_updated, (long long)(time(NULL) - s.mtime), s.id);
+		         "\"cache_exists\":true,\"count\":%lld,\"size_bytes\":%lld,"
+		         "\"last_updated\":\"%s\",\"age_seconds\":%lld,\"etag\":\"\\\"%s\\\"\"",
+		         s.count, s.size, s.last_updated, (long long)(time(NULL) - s.mtime), s.id);
 	else
-		snprintf(snap, sizeof(snap),
-			 "\"cache_exists\":false,\"count\":0,\"size_bytes\":0,\"last_updated\":null,"
-			 "\"age_seconds\":null,\"etag\":null");
+		snprintf(
+		    snap, sizeof(snap),
+		    "\"cache_exists\":false,\"count\":0,\"size_bytes\":0,\"last_updated\":null,"
+		    "\"age_seconds\":null,\"etag\":null");
 	snprintf(body, sizeof(body),
-		 "{\"status\":\"ok\",%s,\"update_in_progress\":%s,\"last_sync\":%s}", snap,
-		 running ? "true" : "false", ls_text);
+	         "{\"status\":\"ok\",%s,\"update_in_progress\":%s,\"last_sync\":%s}", snap,
+	         running ? "true" : "false", ls_text);
 	req_json(r, 200, NULL, body);
 }
 
@@ -207,8 +209,9 @@ static void fetch_data(struct req *r)
 	}
 	if (info == NULL) {
 		/* The fast path: nginx sends the file itself (sendfile, ETag, 304, gzip_static). */
-		req_header(r, "Status: 200 OK\r\nX-Accel-Redirect: /_pmacache/snapshots/%s/%s\r\n\r\n",
-			     s.id, CACHE_DATA);
+		req_header(r,
+		           "Status: 200 OK\r\nX-Accel-Redirect: /_pmacache/snapshots/%s/%s\r\n\r\n",
+		           s.id, CACHE_DATA);
 		return;
 	}
 	/* With refresh=true the body carries _info, so it is streamed from here. */
@@ -221,9 +224,10 @@ static void fetch_data(struct req *r)
 		return;
 	}
 	snprintf(pre, sizeof(pre), "{\"_info\":\"%s\",", info);
-	req_header(r, "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-cache\r\n"
-		     "Last-Modified: %s\r\nContent-Length: %lld\r\n\r\n",
-		     lm, (long long)strlen(pre) + s.size - 1);
+	req_header(r,
+	           "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-cache\r\n"
+	           "Last-Modified: %s\r\nContent-Length: %lld\r\n\r\n",
+	           lm, (long long)strlen(pre) + s.size - 1);
 	if (!r->head && req_write(r, pre, strlen(pre)) == 0)
 		routes_copy_body(r, s.fd, 1, s.size - 1);
 	close(s.fd);
@@ -265,11 +269,11 @@ void routes_dispatch(struct req *r)
 		req_error(r, 404, NULL, "Not found");
 		return;
 	}
-	if (strcmp(r->method, rt->method) != 0 &&
-	    !(r->head && strcmp(rt->method, "GET") == 0)) {
+	if (strcmp(r->method, rt->method) != 0 && !(r->head && strcmp(rt->method, "GET") == 0)) {
 		req_error(r, 405,
-			  strcmp(rt->method, "GET") == 0 ? "Allow: GET, HEAD\r\n" : "Allow: POST\r\n",
-			  "Method not allowed");
+		          strcmp(rt->method, "GET") == 0 ? "Allow: GET, HEAD\r\n"
+		                                         : "Allow: POST\r\n",
+		          "Method not allowed");
 		return;
 	}
 	if (rt->auth && !auth_check(r->cf->api_keys_file, req_param(r, "HTTP_X_API_KEY"))) {

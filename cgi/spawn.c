@@ -75,8 +75,8 @@ enum spawn_result spawn_sync(const struct conf *c, char *err, size_t errlen)
 	/* fd 0 is the FastCGI listening socket in a responder: never hand it on. */
 	if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) != 0 ||
 	    (rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)) != 0 ||
-	    (rc = posix_spawn_file_actions_addopen(&fa, 2, logpath,
-						    O_WRONLY | O_CREAT | O_APPEND, 0640)) != 0 ||
+	    (rc = posix_spawn_file_actions_addopen(&fa, 2, logpath, O_WRONLY | O_CREAT | O_APPEND,
+	                                           0640)) != 0 ||
 	    (rc = posix_spawn_file_actions_adddup2(&fa, lock_fd, 3)) != 0 ||
 	    (rc = posix_spawn_file_actions_addclosefrom_np(&fa, 4)) != 0)
 		goto fail;
@@ -86,7 +86,7 @@ enum spawn_result spawn_sync(const struct conf *c, char *err, size_t errlen)
 	sigfillset(&all);
 	sigemptyset(&none);
 	if ((rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-						    POSIX_SPAWN_SETSIGDEF)) != 0 ||
+	                                            POSIX_SPAWN_SETSIGDEF)) != 0 ||
 	    (rc = posix_spawnattr_setsigmask(&at, &none)) != 0 ||
 	    (rc = posix_spawnattr_setsigdefault(&at, &all)) != 0)
 		goto fail;

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SSE_POLL_MS 200   /* without inotify */
+#define SSE_POLL_MS 200     /* without inotify */
 #define SSE_RECHECK_MS 1000 /* with inotify: a killed sync writes nothing, so look anyway */
 
 static atomic_int sse_active;
@@ -79,7 +79,7 @@ static void watch_start(const char *cache_dir)
 		watch_ok = 1;
 	} else {
 		log_warn("inotify on %s: %s; streams poll every %d ms", cache_dir, strerror(errno),
-			 SSE_POLL_MS);
+		         SSE_POLL_MS);
 		if (fd >= 0)
 			close(fd);
 	}
@@ -187,30 +187,31 @@ static int send_snapshot(struct stream *s, const char *type, const char *resume)
 	if (rc != 0) {
 		if (rc < 0)
 			log_err("sse: %s", err);
-		snprintf(head, sizeof(head), "{\"type\":\"%s\",\"payload\":null,\"message\":\"%s\"}",
-			 type, rc == 1 ? "No cached data" : "Error reading cache");
+		snprintf(head, sizeof(head),
+		         "{\"type\":\"%s\",\"payload\":null,\"message\":\"%s\"}", type,
+		         rc == 1 ? "No cached data" : "Error reading cache");
 		return event_text(s, type, head);
 	}
 	snprintf(s->id, sizeof(s->id), "%s", snap.etag);
 	if (resume && (strcmp(resume, snap.etag) == 0 || strcmp(resume, snap.id) == 0)) {
 		if (snap.fd >= 0)
 			close(snap.fd);
-		snprintf(head, sizeof(head), "{\"type\":\"%s\",\"payload\":null,\"unchanged\":true}",
-			 type);
+		snprintf(head, sizeof(head),
+		         "{\"type\":\"%s\",\"payload\":null,\"unchanged\":true}", type);
 		return event_text(s, type, head);
 	}
 	if (s->payload_none) {
 		snprintf(head, sizeof(head),
-			 "{\"type\":\"%s\",\"payload\":{\"count\":%lld,\"etag\":\"\\\"%s\\\"\","
-			 "\"last_updated\":\"%s\"}}",
-			 type, snap.count, snap.id, snap.last_updated);
+		         "{\"type\":\"%s\",\"payload\":{\"count\":%lld,\"etag\":\"\\\"%s\\\"\","
+		         "\"last_updated\":\"%s\"}}",
+		         type, snap.count, snap.id, snap.last_updated);
 		return event_text(s, type, head);
 	}
 	n = snprintf(head, sizeof(head), "{\"type\":\"%s\",\"payload\":", type);
 	rc = event_begin(s, type);
-	if (rc == 0 && (req_write(s->r, head, (size_t)n) < 0 ||
-			routes_copy_body(s->r, snap.fd, 0, snap.size) < 0 ||
-			req_write(s->r, "}", 1) < 0))
+	if (rc == 0 &&
+	    (req_write(s->r, head, (size_t)n) < 0 ||
+	     routes_copy_body(s->r, snap.fd, 0, snap.size) < 0 || req_write(s->r, "}", 1) < 0))
 		rc = s->gone = -1;
 	close(snap.fd);
 	return rc < 0 ? -1 : event_end(s);
@@ -234,10 +235,10 @@ static int send_progress(struct stream *s, char *last, size_t lastlen)
 	json_object_object_add(o, "type", json_object_new_string("progress"));
 	if (json_object_object_get_ex(p, "phase", &v))
 		json_object_object_add(o, "phase", json_object_get(v));
-	json_object_object_add(o, "rows",
-			       json_object_object_get_ex(p, "rows", &v) ? json_object_get(v) : NULL);
-	json_object_object_add(o, "bytes",
-			       json_object_object_get_ex(p, "bytes", &v) ? json_object_get(v) : NULL);
+	json_object_object_add(
+	    o, "rows", json_object_object_get_ex(p, "rows", &v) ? json_object_get(v) : NULL);
+	json_object_object_add(
+	    o, "bytes", json_object_object_get_ex(p, "bytes", &v) ? json_object_get(v) : NULL);
 	rc = event_text(s, "progress", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	json_object_put(p);
@@ -253,8 +254,8 @@ static int send_outcome(struct stream *s)
 	int ok = 0, rc;
 
 	st = cache_read_file(s->r->cf->cache_dir, CACHE_STATUS, text, sizeof(text)) > 0
-		 ? json_tokener_parse(text)
-		 : NULL;
+	         ? json_tokener_parse(text)
+	         : NULL;
 	if (st && json_object_object_get_ex(st, "result", &v) && v &&
 	    strcmp(json_object_get_string(v), "success") == 0)
 		ok = 1;
@@ -266,7 +267,8 @@ static int send_outcome(struct stream *s)
 		o = json_object_new_object();
 		json_object_object_add(o, "type", json_object_new_string("failed"));
 		json_object_object_add(o, "error", json_object_new_string(error));
-		rc = event_text(s, "failed", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		rc = event_text(s, "failed",
+		                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	}
 	json_object_put(st);
@@ -322,9 +324,9 @@ void sse_serve(struct req *r)
 		resume = r->q[Q_LAST_EVENT_ID];
 
 	snprintf(hdr, sizeof(hdr),
-		 "Status: 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-		 "X-Accel-Buffering: no\r\n\r\nretry: %d\n\n",
-		 cf->sse_retry_ms);
+	         "Status: 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+	         "X-Accel-Buffering: no\r\n\r\nretry: %d\n\n",
+	         cf->sse_retry_ms);
 	if (req_write(r, hdr, strlen(hdr)) < 0 || r->head)
 		goto out;
 	if (send_snapshot(&s, "cached", resume) < 0)
@@ -348,7 +350,8 @@ void sse_serve(struct req *r)
 			break;
 		}
 		if (now_s() - start > cf->sync_timeout + 30) {
-			event_text(&s, "failed", "{\"type\":\"failed\",\"error\":\"sync_timeout passed\"}");
+			event_text(&s, "failed",
+			           "{\"type\":\"failed\",\"error\":\"sync_timeout passed\"}");
 			break;
 		}
 		if (now_s() - beat >= cf->sse_heartbeat_s) {
@@ -358,7 +361,7 @@ void sse_serve(struct req *r)
 		}
 		next_beat = beat + cf->sse_heartbeat_s - now_s();
 		watch_wait(&seen, next_beat > 0 ? (int)(next_beat * 1000) + 1 : 1,
-			   SSE_RECHECK_MS * 3 / 4 + rand_r(&seed) % (SSE_RECHECK_MS / 2));
+		           SSE_RECHECK_MS * 3 / 4 + rand_r(&seed) % (SSE_RECHECK_MS / 2));
 	}
 	if (!s.gone)
 		event_text(&s, "done", "{\"type\":\"done\"}");

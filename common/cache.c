@@ -97,7 +97,7 @@ static int parse_meta(const char *text, struct cache_snap *s)
 	s->columns[0] = '\0';
 	if (json_object_object_get_ex(o, "columns", &v))
 		snprintf(s->columns, sizeof(s->columns), "%s",
-			 json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+		         json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 	rc = 0;
 out:
 	json_object_put(o);
@@ -110,7 +110,7 @@ static struct cache_snap memo;
 static char memo_dir[4096];
 
 int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char *err,
-		  size_t errlen)
+                  size_t errlen)
 {
 	int hit;
 
@@ -263,7 +263,7 @@ static int fsync_dir(const char *dir)
 }
 
 int cache_write_file(const char *cache_dir, const char *name, const char *buf, size_t len,
-		     char *err, size_t errlen)
+                     char *err, size_t errlen)
 {
 	char tmp[4096], dst[4096];
 	size_t off = 0;
@@ -385,7 +385,7 @@ static void prune(const char *cache_dir, const char *current)
 }
 
 int cache_publish(const char *cache_dir, const char *tmpdir, const char *id, char *err,
-		  size_t errlen)
+                  size_t errlen)
 {
 	char snaps[4096], dst[4400], link[4096], tmplink[4096], target[256];
 	struct stat st;

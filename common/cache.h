@@ -48,7 +48,7 @@ struct cache_snap {
  * (the caller closes s->fd). Returns 0, 1 when there is no cache yet, or -1 on error.
  */
 int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char *err,
-		  size_t errlen);
+                  size_t errlen);
 
 /*
  * Try to take the single-flight sync lock without waiting. Returns 0 with the locked fd in
@@ -67,7 +67,7 @@ int cache_sync_holds(int fd);
  * fsync of the folder. The temp file is removed on every failure path.
  */
 int cache_write_file(const char *cache_dir, const char *name, const char *buf, size_t len,
-		     char *err, size_t errlen);
+                     char *err, size_t errlen);
 
 /* Read a small file into buf (NUL-terminated). Returns bytes read, or -1 (errno set). */
 ssize_t cache_read_file(const char *cache_dir, const char *name, char *buf, size_t len);
@@ -81,7 +81,7 @@ void cache_remove_stale(const char *cache_dir);
  * exclusive cache lock. Returns 0, or -1 with the cache unchanged.
  */
 int cache_publish(const char *cache_dir, const char *tmpdir, const char *id, char *err,
-		  size_t errlen);
+                  size_t errlen);
 
 /* Format t as ISO-8601 UTC ("2026-11-28T12:00:00Z"). buf needs 21 bytes. */
 void cache_iso8601(time_t t, char *buf, size_t len);

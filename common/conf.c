@@ -75,7 +75,7 @@ static int resolve(char *out, size_t len, const char *dir, const char *p)
 
 /* Parse and store one value. Returns 0, or -1 with the reason in why. */
 static int set_value(struct conf *c, const struct conf_key *k, const char *dir, const char *v,
-		     char *why, size_t whylen)
+                     char *why, size_t whylen)
 {
 	char *field = (char *)c + k->off, *end;
 	long l;
@@ -119,7 +119,7 @@ static int set_value(struct conf *c, const struct conf_key *k, const char *dir, 
 		l = strtol(v, &end, 10);
 		if (errno || *end || end == v || l < k->min || l > k->max) {
 			snprintf(why, whylen, "expected a whole number from %ld to %ld, got '%s'",
-				 k->min, k->max, v);
+			         k->min, k->max, v);
 			return -1;
 		}
 		*(int *)(void *)field = (int)l;
@@ -229,8 +229,8 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	if (c->log_dir[0] == '\0' &&
-	    snprintf(c->log_dir, sizeof(c->log_dir), "%s/log", c->run_dir) >= (int)sizeof(c->log_dir)) {
+	if (c->log_dir[0] == '\0' && snprintf(c->log_dir, sizeof(c->log_dir), "%s/log",
+	                                      c->run_dir) >= (int)sizeof(c->log_dir)) {
 		errf(err, errlen, "%s: log_dir is too long", c->path);
 		goto out;
 	}

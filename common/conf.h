@@ -14,14 +14,14 @@
 
 struct conf {
 	char path[CONF_PATH]; /* the file read, absolute */
-	char listen[128];    /* address:port nginx listens on */
+	char listen[128];     /* address:port nginx listens on */
 	char cache_dir[CONF_PATH];
 	char run_dir[CONF_PATH]; /* sockets, pid files, nginx state */
 	char log_dir[CONF_PATH];
 	char api_keys_file[CONF_PATH];
 	char sync_bin[CONF_PATH]; /* pmacache-sync, forked by POST /refresh */
-	int workers;             /* responder processes */
-	int threads;             /* request threads per responder process */
+	int workers;              /* responder processes */
+	int threads;              /* request threads per responder process */
 	int sse_heartbeat_s;
 	int sse_max_streams;
 	int sse_retry_ms;

@@ -29,7 +29,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	n = snprintf(line, sizeof(line), "%s.%03ldZ %s[%ld] %s: ", ts, now.tv_nsec / 1000000,
-		     log_prog, (long)getpid(), names[lvl]);
+	             log_prog, (long)getpid(), names[lvl]);
 	va_start(ap, fmt);
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);

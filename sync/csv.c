@@ -198,19 +198,19 @@ enum state { S_START, S_BARE, S_QUOTED, S_QUOTE1, S_CR };
 struct parser {
 	const char *name;
 	enum state st;
-	int header;           /* still reading the header row */
-	long long line;       /* current physical line, 1-based */
-	long long line_start; /* input offset where it starts */
+	int header;            /* still reading the header row */
+	long long line;        /* current physical line, 1-based */
+	long long line_start;  /* input offset where it starts */
 	long long fline, fcol; /* where the current field started */
-	size_t nfield;        /* index of the current field in its record */
-	int in_field;         /* a field has started in this record */
-	char bare[4];         /* the first bytes of an unquoted field, to spot NULL */
+	size_t nfield;         /* index of the current field in its record */
+	int in_field;          /* a field has started in this record */
+	char bare[4];          /* the first bytes of an unquoted field, to spot NULL */
 	int nbare;
 	int bare_out; /* an unquoted field longer than 4 bytes, being streamed */
 	struct utf8 u;
-	struct buf *cur;  /* where field text goes: hdr while header, else out */
-	struct buf hdr;   /* escaped header names, each followed by NUL */
-	size_t *key_off;  /* start of each name in hdr */
+	struct buf *cur; /* where field text goes: hdr while header, else out */
+	struct buf hdr;  /* escaped header names, each followed by NUL */
+	size_t *key_off; /* start of each name in hdr */
 	size_t *key_len;
 	size_t nkeys, keycap;
 	struct buf out;
@@ -296,7 +296,8 @@ static int add_key(struct parser *p, size_t off, size_t len, long long col)
 	if (len == 0)
 		return fail(p, p->fline, col, "empty column name in the header");
 	for (i = 0; i < p->nkeys; i++)
-		if (p->key_len[i] == len && memcmp(p->hdr.p + p->key_off[i], p->hdr.p + off, len) == 0)
+		if (p->key_len[i] == len &&
+		    memcmp(p->hdr.p + p->key_off[i], p->hdr.p + off, len) == 0)
 			return fail(p, p->fline, p->fcol, "duplicate column name in the header");
 	if (p->nkeys == p->keycap) {
 		size_t cap = p->keycap ? p->keycap * 2 : 32;
@@ -320,7 +321,8 @@ static int field_end(struct parser *p, int quoted, long long col)
 {
 	utf8_end(&p->u, p->cur, &p->replaced);
 	if (p->header) {
-		size_t start = p->nfield ? p->key_off[p->nfield - 1] + p->key_len[p->nfield - 1] : 0;
+		size_t start =
+		    p->nfield ? p->key_off[p->nfield - 1] + p->key_len[p->nfield - 1] : 0;
 		if (!quoted && p->nbare)
 			put(&p->hdr, p->bare, (size_t)p->nbare);
 		if (add_key(p, start, p->hdr.len - start, col) < 0)
@@ -484,7 +486,7 @@ static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long 
 			if (c == '"') {
 				if (p->st == S_BARE && (p->nbare || p->bare_out))
 					return fail(p, p->line, col,
-						    "quote inside an unquoted field");
+					            "quote inside an unquoted field");
 				if (!p->in_field && field_begin(p, col) < 0)
 					return -1;
 				if (!p->header)
@@ -502,7 +504,7 @@ static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long 
 		case S_CR:
 			if (c != '\n')
 				return fail(p, p->line, col - 1,
-					    "carriage return not followed by a line feed");
+				            "carriage return not followed by a line feed");
 			p->line++;
 			p->line_start = base + (long long)i + 1;
 			p->st = S_START;
@@ -559,8 +561,8 @@ static char *columns_json(const struct parser *p)
 }
 
 int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *last_updated,
-		struct csv_result *res, csv_progress_fn progress, void *arg, char *err,
-		size_t errlen)
+                struct csv_result *res, csv_progress_fn progress, void *arg, char *err,
+                size_t errlen)
 {
 	struct parser p;
 	unsigned char *in = NULL;
@@ -583,8 +585,9 @@ int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *la
 		snprintf(err, errlen, "%s: out of memory", name);
 		goto out;
 	}
-	hn = snprintf(head, sizeof(head), "{\"status\":\"success\",\"count\":%-*s,\"last_updated\":\"%s\",\"data\":",
-		      CSV_COUNT_WIDTH, "0", last_updated);
+	hn = snprintf(head, sizeof(head),
+	              "{\"status\":\"success\",\"count\":%-*s,\"last_updated\":\"%s\",\"data\":",
+	              CSV_COUNT_WIDTH, "0", last_updated);
 	p.count_off = (long long)strlen("{\"status\":\"success\",\"count\":");
 	put(&p.out, head, (size_t)hn);
 	out->head_len = (size_t)hn;

@@ -45,8 +45,8 @@ typedef void (*csv_progress_fn)(void *arg, long long rows, long long bytes);
  * or -2 when writing the output failed.
  */
 int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *last_updated,
-		struct csv_result *res, csv_progress_fn progress, void *arg, char *err,
-		size_t errlen);
+                struct csv_result *res, csv_progress_fn progress, void *arg, char *err,
+                size_t errlen);
 
 /* Write s as the inside of a JSON string (no quotes) to dst, which needs 6*len+1 bytes.
  * Invalid UTF-8 becomes U+FFFD. Returns the length written. */

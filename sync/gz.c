@@ -12,8 +12,8 @@
 
 #define GZ_SLOTS 3
 #define GZ_OUT (256 * 1024)
-#define GZ_HEAD 10   /* gzip member header */
-#define GZ_STORED 5  /* stored block header: BFINAL/BTYPE byte, LEN, NLEN */
+#define GZ_HEAD 10  /* gzip member header */
+#define GZ_STORED 5 /* stored block header: BFINAL/BTYPE byte, LEN, NLEN */
 
 struct slot {
 	char *p;
@@ -33,9 +33,9 @@ struct gz {
 	z_stream z;
 	int z_ok;
 	unsigned char *zbuf;
-	uLong crc;           /* of the rows */
+	uLong crc;            /* of the rows */
 	unsigned long long n; /* bytes of rows */
-	off_t off;           /* where the next compressed byte goes */
+	off_t off;            /* where the next compressed byte goes */
 };
 
 static int write_at(int fd, const void *buf, size_t len, off_t off)
@@ -68,7 +68,8 @@ static int pump(struct gz *g, int flush)
 		}
 		have = GZ_OUT - g->z.avail_out;
 		if (write_at(g->fd, g->zbuf, have, g->off) < 0) {
-			snprintf(g->why, sizeof(g->why), "writing the gzip copy: %s", strerror(errno));
+			snprintf(g->why, sizeof(g->why), "writing the gzip copy: %s",
+			         strerror(errno));
 			return -1;
 		}
 		g->off += (off_t)have;
@@ -249,13 +250,14 @@ long long gz_finish(struct gz *g, int json_fd, char *err, size_t errlen)
 	head[13] = (unsigned char)(~hl & 0xff);
 	head[14] = (unsigned char)((~hl >> 8) & 0xff);
 	crc = crc32_combine(crc32(crc32(0L, Z_NULL, 0), (const Bytef *)env, (uInt)hl), g->crc,
-			    (z_off_t)g->n);
+	                    (z_off_t)g->n);
 	total = g->n + hl;
 	for (i = 0; i < 4; i++) {
 		trailer[i] = (unsigned char)(crc >> (8 * i));
 		trailer[4 + i] = (unsigned char)(total >> (8 * i));
 	}
-	if (write_at(g->fd, head, sizeof(head), 0) < 0 || write_at(g->fd, env, hl, sizeof(head)) < 0 ||
+	if (write_at(g->fd, head, sizeof(head), 0) < 0 ||
+	    write_at(g->fd, env, hl, sizeof(head)) < 0 ||
 	    write_at(g->fd, trailer, sizeof(trailer), g->off) < 0) {
 		snprintf(err, errlen, "writing the gzip copy: %s", strerror(errno));
 		goto out;

@@ -42,7 +42,8 @@ static double elapsed(void)
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t_start.tv_sec) + (double)(now.tv_nsec - t_start.tv_nsec) / 1e9;
+	return (double)(now.tv_sec - t_start.tv_sec) +
+	       (double)(now.tv_nsec - t_start.tv_nsec) / 1e9;
 }
 
 static struct json_object *num_or_null(long long v)
@@ -124,7 +125,7 @@ static void snap_phase(void *arg, const char *phase, long long rows, long long b
 static void usage(void)
 {
 	fprintf(stderr, "usage: pmacache-sync [-c FILE] [--csv EXPORT.csv] [--force] [-v]\n"
-			"       pmacache-sync [-c FILE] --check\n");
+	                "       pmacache-sync [-c FILE] --check\n");
 }
 
 static int finish(int code, const char *error, long long rows)
@@ -253,11 +254,11 @@ int main(int argc, char **argv)
 	} else {
 		if (!conf_has_pma(&cf))
 			return finish(EXIT_CONFIG,
-				      "phpMyAdmin is not configured: set pma_url, pma_user, "
-				      "pma_password_file, pma_db and pma_table, or give --csv FILE",
-				      -1);
+			              "phpMyAdmin is not configured: set pma_url, pma_user, "
+			              "pma_password_file, pma_db and pma_table, or give --csv FILE",
+			              -1);
 		code = pma_export(&cf, browser_dir, sizeof(browser_dir), csv_tmp, sizeof(csv_tmp),
-				  err, sizeof(err));
+		                  err, sizeof(err));
 		if (code == EXIT_OK && (csv_fd = open(csv_tmp, O_RDONLY | O_CLOEXEC)) < 0) {
 			snprintf(err, sizeof(err), "%s: %s", csv_tmp, strerror(errno));
 			code = EXIT_EXPORT;

@@ -52,7 +52,7 @@ static int wd_fail(struct browser *b, int rc, int code, const char *what)
 {
 	if (sync_stop) {
 		snprintf(b->err, b->errlen, "%s: %s", what,
-			 sync_stop == 1 ? "sync_timeout passed" : "stopped by a signal");
+		         sync_stop == 1 ? "sync_timeout passed" : "stopped by a signal");
 		return EXIT_TIMEOUT;
 	}
 	if (b->driver > 0 && proc_exited(b->driver)) {
@@ -61,23 +61,24 @@ static int wd_fail(struct browser *b, int rc, int code, const char *what)
 		return EXIT_BROWSER;
 	}
 	if (rc == WD_EW3C && (strstr(b->wd.message, "ERR_CONNECTION") ||
-			      strstr(b->wd.message, "ERR_NAME_NOT_RESOLVED") ||
-			      strstr(b->wd.message, "ERR_ADDRESS_UNREACHABLE") ||
-			      strstr(b->wd.message, "ERR_EMPTY_RESPONSE"))) {
+	                      strstr(b->wd.message, "ERR_NAME_NOT_RESOLVED") ||
+	                      strstr(b->wd.message, "ERR_ADDRESS_UNREACHABLE") ||
+	                      strstr(b->wd.message, "ERR_EMPTY_RESPONSE"))) {
 		snprintf(b->err, b->errlen, "%s: phpMyAdmin unreachable: %s", what, b->wd.message);
 		return EXIT_PMA;
 	}
 	if (rc == WD_EW3C && strcmp(b->wd.error, "timeout") == 0) {
 		snprintf(b->err, b->errlen, "%s: phpMyAdmin did not answer in time: %s", what,
-			 b->wd.message);
+		         b->wd.message);
 		return EXIT_PMA;
 	}
-	if (rc == WD_EW3C && (strcmp(b->wd.error, "invalid session id") == 0 ||
-			      strcmp(b->wd.error, "session not created") == 0 ||
-			      strstr(b->wd.message, "disconnected") || strstr(b->wd.message, "crashed") ||
-			      strstr(b->wd.message, "target window already closed"))) {
+	if (rc == WD_EW3C &&
+	    (strcmp(b->wd.error, "invalid session id") == 0 ||
+	     strcmp(b->wd.error, "session not created") == 0 ||
+	     strstr(b->wd.message, "disconnected") || strstr(b->wd.message, "crashed") ||
+	     strstr(b->wd.message, "target window already closed"))) {
 		snprintf(b->err, b->errlen, "%s: the browser failed: %s: %s", what, b->wd.error,
-			 b->wd.message);
+		         b->wd.message);
 		return EXIT_BROWSER;
 	}
 	if (rc == WD_ETRANSPORT || rc == WD_EPROTO) {
@@ -97,13 +98,13 @@ static int read_password(const struct conf *c, char *pw, size_t len, char *err, 
 
 	if ((fd = open(c->pma_password_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
 		snprintf(err, errlen, "pma_password_file %s: %s", c->pma_password_file,
-			 strerror(errno));
+		         strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
 		snprintf(err, errlen,
-			 "pma_password_file %s: mode %04o is too open: make it 0600 (chmod 600)",
-			 c->pma_password_file, (unsigned)(st.st_mode & 07777));
+		         "pma_password_file %s: mode %04o is too open: make it 0600 (chmod 600)",
+		         c->pma_password_file, (unsigned)(st.st_mode & 07777));
 		close(fd);
 		return -1;
 	}
@@ -161,7 +162,7 @@ static int start_driver(struct browser *b)
 		if (proc_exited(b->driver)) {
 			b->driver = 0;
 			snprintf(b->err, b->errlen, "chromedriver %s exited at start (see its log)",
-				 b->c->chromedriver);
+			         b->c->chromedriver);
 			return EXIT_BROWSER;
 		}
 		if (sync_stop)
@@ -184,15 +185,29 @@ static char *capabilities(struct browser *b)
 	size_t i;
 	char *out;
 	static const char *const fixed[] = {
-	    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-	    "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
-	    "--disable-component-update", "--disable-sync", "--disable-default-apps",
-	    "--disable-extensions", "--disable-breakpad", "--disable-domain-reliability",
-	    "--disable-client-side-phishing-detection", "--metrics-recording-only",
-	    "--password-store=basic", "--use-mock-keychain", "--disable-quic",
-	    "--force-prefers-reduced-motion", "--window-size=1280,1024",
+	    "--headless=new",
+	    "--no-sandbox",
+	    "--disable-gpu",
+	    "--disable-dev-shm-usage",
+	    "--no-first-run",
+	    "--no-default-browser-check",
+	    "--disable-background-networking",
+	    "--disable-component-update",
+	    "--disable-sync",
+	    "--disable-default-apps",
+	    "--disable-extensions",
+	    "--disable-breakpad",
+	    "--disable-domain-reliability",
+	    "--disable-client-side-phishing-detection",
+	    "--metrics-recording-only",
+	    "--password-store=basic",
+	    "--use-mock-keychain",
+	    "--disable-quic",
+	    "--force-prefers-reduced-motion",
+	    "--window-size=1280,1024",
 	    "--disable-features=Translate,OptimizationHints,MediaRouter,"
-	    "DialMediaRouteProvider,AutofillServerCommunication,CertificateTransparencyComponentUpdater"};
+	    "DialMediaRouteProvider,AutofillServerCommunication,"
+	    "CertificateTransparencyComponentUpdater"};
 
 	if (p) {
 		p += 3;
@@ -252,7 +267,7 @@ static int page_state(struct browser *b, struct page *pg)
 	if (rc != WD_OK)
 		return rc;
 #define STR(k, dst)                                                                                \
-	if (json_object_object_get_ex(v, k, &f) && json_object_get_string(f))                    \
+	if (json_object_object_get_ex(v, k, &f) && json_object_get_string(f))                      \
 		snprintf(dst, sizeof(dst), "%s", json_object_get_string(f));
 #define BOOL(k, dst)                                                                               \
 	if (json_object_object_get_ex(v, k, &f))                                                   \
@@ -278,7 +293,7 @@ static int page_state(struct browser *b, struct page *pg)
 static int not_pma(struct browser *b, const struct page *pg, const char *what)
 {
 	snprintf(b->err, b->errlen, "%s: phpMyAdmin is failing: %s shows '%s' (%.100s)", what,
-		 pg->url, pg->title, pg->text);
+	         pg->url, pg->title, pg->text);
 	return EXIT_PMA;
 }
 
@@ -318,7 +333,7 @@ static int login(struct browser *b, const char *url, const char *user, const cha
 	while (now_s() < until && !sync_stop) {
 		if ((rc = page_state(b, &pg)) != WD_OK) {
 			if (rc == WD_EW3C && (strcmp(b->wd.error, "javascript error") == 0 ||
-					      strstr(b->wd.message, "navigat")))
+			                      strstr(b->wd.message, "navigat")))
 				goto again; /* the page is being replaced */
 			return wd_fail(b, rc, EXIT_PMA, "waiting for the login");
 		}
@@ -327,8 +342,8 @@ static int login(struct browser *b, const char *url, const char *user, const cha
 			return EXIT_OK;
 		}
 		if (pg.error[0]) {
-			snprintf(b->err, b->errlen, "phpMyAdmin rejected the login of '%s': %s", user,
-				 pg.error);
+			snprintf(b->err, b->errlen, "phpMyAdmin rejected the login of '%s': %s",
+			         user, pg.error);
 			return EXIT_LOGIN;
 		}
 		if (!pg.loginform && !pg.user && !pg.nav)
@@ -349,7 +364,8 @@ static const char export_form_js[] =
     "var f=document.forms['dump']; if(!f) return 'no export form';"
     "function set(n,v){var e=f.elements[n]; if(!e) return n+' ';"
     " if(e.length!==undefined&&e.tagName!=='SELECT'){for(var i=0;i<e.length;i++)"
-    "  if(e[i].value===v){e[i].checked=true;e[i].dispatchEvent(new Event('change',{bubbles:true}));}"
+    "  if(e[i].value===v){e[i].checked=true;e[i].dispatchEvent(new "
+    "Event('change',{bubbles:true}));}"
     "  return '';}"
     " if(e.type==='checkbox'){e.checked=!!v;} else {e.value=v;}"
     " e.dispatchEvent(new Event('change',{bubbles:true})); return '';}"
@@ -364,9 +380,8 @@ static const char export_form_js[] =
     "if(f.elements['charset']) set('charset','utf-8');"
     "return m;";
 
-static const char go_js[] =
-    "var g=document.getElementById('buttonGo');"
-    "g.scrollIntoView({block:'center',behavior:'instant'}); return true;";
+static const char go_js[] = "var g=document.getElementById('buttonGo');"
+                            "g.scrollIntoView({block:'center',behavior:'instant'}); return true;";
 
 static int dir_scan(const char *dir, char *done, size_t len, long long *partial)
 {
@@ -408,7 +423,7 @@ static void export_url(const struct conf *c, char *url, size_t len)
 	db = curl_easy_escape(NULL, c->pma_db, 0);
 	tb = curl_easy_escape(NULL, c->pma_table, 0);
 	snprintf(url, len, "%sindex.php?route=/table/export&db=%s&table=%s", base, db ? db : "",
-		 tb ? tb : "");
+	         tb ? tb : "");
 	curl_free(db);
 	curl_free(tb);
 }
@@ -438,7 +453,7 @@ static int export_table(struct browser *b, const char *url, char *csv_path, size
 		}
 		if (pg.nav) {
 			snprintf(b->err, b->errlen, "no export form for %s.%s: %s", b->c->pma_db,
-				 b->c->pma_table, pg.error[0] ? pg.error : pg.text);
+			         b->c->pma_table, pg.error[0] ? pg.error : pg.text);
 			return EXIT_EXPORT;
 		}
 		return not_pma(b, &pg, "opening the export page");
@@ -460,7 +475,7 @@ static int export_table(struct browser *b, const char *url, char *csv_path, size
 			return wd_fail(b, rc, EXIT_EXPORT, "clicking Export");
 		/* The console bar or a scroll animation is in the way: click it directly. */
 		if ((rc = wd_execute(&b->wd, "document.getElementById('buttonGo').click();", NULL,
-				     NULL)) != WD_OK)
+		                     NULL)) != WD_OK)
 			return wd_fail(b, rc, EXIT_EXPORT, "clicking Export");
 	}
 
@@ -500,7 +515,7 @@ static int export_table(struct browser *b, const char *url, char *csv_path, size
 }
 
 int pma_export(const struct conf *c, char *tmpdir, size_t tmplen, char *csv_path, size_t pathlen,
-	       char *err, size_t errlen)
+               char *err, size_t errlen)
 {
 	struct browser b;
 	char pw[1024], sub[1300], url[2048], *caps = NULL;

@@ -14,6 +14,6 @@
  * read the CSV. Returns an enum sync_exit code, with the reason in err.
  */
 int pma_export(const struct conf *c, char *tmpdir, size_t tmplen, char *csv_path, size_t pathlen,
-	       char *err, size_t errlen);
+               char *err, size_t errlen);
 
 #endif

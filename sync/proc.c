@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 pid_t proc_start(const char *path, char *const argv[], char *const envp[], const char *errpath,
-		 char *err, size_t errlen)
+                 char *err, size_t errlen)
 {
 	int pfd[2], null_fd, err_fd, e = 0;
 	sigset_t none;

@@ -11,7 +11,7 @@
  * signal mask and dispositions reset. Returns the pid, or -1 with err set.
  */
 pid_t proc_start(const char *path, char *const argv[], char *const envp[], const char *errpath,
-		 char *err, size_t errlen);
+                 char *err, size_t errlen);
 
 /*
  * Stop the child pid and its process group: SIGTERM, up to grace_ms, then SIGKILL, then

@@ -43,7 +43,7 @@ static void csv_progress(void *arg, long long rows, long long bytes)
 }
 
 enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *o,
-			  struct snap_result *r, char *err, size_t errlen)
+                          struct snap_result *r, char *err, size_t errlen)
 {
 	char tmpdir[4096], path[4200], iso[32], why[512];
 	struct cache_snap prev;
@@ -110,9 +110,9 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 			log_warn("the columns changed: was %s, now %s", prev.columns, cr.columns);
 		if (!o->force && (double)cr.rows < o->min_rows_ratio * (double)prev.count) {
 			snprintf(err, errlen,
-				 "%s: %lld rows, fewer than min_rows_ratio %g of the %lld cached "
-				 "(use --force to accept)",
-				 name, cr.rows, o->min_rows_ratio, prev.count);
+			         "%s: %lld rows, fewer than min_rows_ratio %g of the %lld cached "
+			         "(use --force to accept)",
+			         name, cr.rows, o->min_rows_ratio, prev.count);
 			rc = SNAP_EINVALID;
 			goto out;
 		}
@@ -138,7 +138,8 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		snprintf(err, errlen, "setting the snapshot time: %s", strerror(errno));
 		goto out;
 	}
-	snprintf(r->id, sizeof(r->id), "%lx-%llx", (unsigned long)t, (unsigned long long)st.st_size);
+	snprintf(r->id, sizeof(r->id), "%lx-%llx", (unsigned long)t,
+	         (unsigned long long)st.st_size);
 
 	meta = json_object_new_object();
 	cols = json_tokener_parse(cr.columns);

@@ -28,6 +28,6 @@ struct snap_result {
 
 /* Returns SNAP_OK, or the failure class with "what" in err. name is used in messages. */
 enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *o,
-			  struct snap_result *r, char *err, size_t errlen);
+                          struct snap_result *r, char *err, size_t errlen);
 
 #endif

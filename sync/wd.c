@@ -67,7 +67,7 @@ void wd_free(struct wd *w)
 }
 
 int wd_request(struct wd *w, const char *method, const char *path, const char *body,
-	       struct json_object **value)
+               struct json_object **value)
 {
 	struct curl_slist *hdrs = NULL;
 	struct rbuf rb = {NULL, 0, 0};
@@ -102,17 +102,17 @@ int wd_request(struct wd *w, const char *method, const char *path, const char *b
 	    (cc = curl_easy_setopt(c, CURLOPT_XFERINFODATA, w)) != CURLE_OK ||
 	    (cc = curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http")) != CURLE_OK) {
 		snprintf(w->message, sizeof(w->message), "curl_easy_setopt: %s",
-			 curl_easy_strerror(cc));
+		         curl_easy_strerror(cc));
 		goto out;
 	}
 	if (body && (cc = curl_easy_setopt(c, CURLOPT_POSTFIELDS, body)) != CURLE_OK) {
 		snprintf(w->message, sizeof(w->message), "curl_easy_setopt: %s",
-			 curl_easy_strerror(cc));
+		         curl_easy_strerror(cc));
 		goto out;
 	}
 	if ((cc = curl_easy_perform(c)) != CURLE_OK) {
 		snprintf(w->message, sizeof(w->message), "%s %s: %s", method, path,
-			 cc == CURLE_ABORTED_BY_CALLBACK ? "stopped" : curl_easy_strerror(cc));
+		         cc == CURLE_ABORTED_BY_CALLBACK ? "stopped" : curl_easy_strerror(cc));
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &w->status);
@@ -120,7 +120,7 @@ int wd_request(struct wd *w, const char *method, const char *path, const char *b
 	if (rb.p == NULL || (root = json_tokener_parse(rb.p)) == NULL ||
 	    !json_object_object_get_ex(root, "value", &v)) {
 		snprintf(w->message, sizeof(w->message), "%s %s: HTTP %ld without WebDriver JSON",
-			 method, path, w->status);
+		         method, path, w->status);
 		goto out;
 	}
 	/* W3C errors come with a 4xx/5xx status; a 200 value may hold any keys. */
@@ -142,15 +142,14 @@ int wd_request(struct wd *w, const char *method, const char *path, const char *b
 	if (value)
 		*value = json_object_get(v);
 	rc = WD_OK;
-out:
-	{
-		double t = 0;
-		curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &t);
-		log_debug("webdriver %s %s: %.0f ms", method, path, t * 1000);
-	}
+out : {
+	double t = 0;
+	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &t);
+	log_debug("webdriver %s %s: %.0f ms", method, path, t * 1000);
+}
 	if (rc != WD_OK)
-		log_debug("webdriver %s %s: HTTP %ld %s %s | %.300s", method, path, w->status, w->error,
-			  w->message, rb.p ? rb.p : "");
+		log_debug("webdriver %s %s: HTTP %ld %s %s | %.300s", method, path, w->status,
+		          w->error, w->message, rb.p ? rb.p : "");
 	curl_slist_free_all(hdrs);
 	json_object_put(root);
 	free(rb.p);

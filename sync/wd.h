@@ -18,12 +18,12 @@ enum wd_rc {
 
 struct wd {
 	void *curl;
-	char base[256];    /* http://127.0.0.1:PORT */
-	char session[128]; /* empty: no session */
-	long status;       /* HTTP status of the last answer */
-	char error[64];    /* W3C error code of the last failure */
-	char message[512]; /* its message, or the transport error */
-	long timeout_ms;   /* per request */
+	char base[256];     /* http://127.0.0.1:PORT */
+	char session[128];  /* empty: no session */
+	long status;        /* HTTP status of the last answer */
+	char error[64];     /* W3C error code of the last failure */
+	char message[512];  /* its message, or the transport error */
+	long timeout_ms;    /* per request */
 	int (*abort)(void); /* polled during transfers; non-zero aborts */
 };
 
@@ -37,7 +37,7 @@ void wd_free(struct wd *w);
  * (if value is not NULL) holds the "value" member; the caller puts it.
  */
 int wd_request(struct wd *w, const char *method, const char *path, const char *body,
-	       struct json_object **value);
+               struct json_object **value);
 
 /* GET /status: 1 if the driver says ready, 0 if not (or no answer). */
 int wd_ready(struct wd *w);

@@ -24,6 +24,13 @@ count_unit() { # binary
 if [ -z "${TESTS:-}" ]; then
 	count_unit build/unit
 	count_unit build/unit-asan
+	if command -v clang-format >/dev/null; then
+		if make -s check-format >>"$log" 2>&1; then
+			echo "format: 1 passed, 0 failed"; pass=$((pass + 1))
+		else
+			echo "not ok - the C sources do not follow .clang-format (make format)"; fail=$((fail + 1))
+		fi
+	fi
 fi
 
 for t in tests/integration/test_*.sh tests/e2e/test_*.sh; do

@@ -85,12 +85,13 @@ int main(int argc, char **argv)
 					differ(row, k, "want null");
 			} else if (gv == NULL || json_object_get_type(gv) != json_type_string) {
 				differ(row, k, "want a string");
-			} else if (json_object_get_string_len(gv) != json_object_get_string_len(wv) ||
-				   memcmp(json_object_get_string(gv), json_object_get_string(wv),
-					  (size_t)json_object_get_string_len(wv)) != 0) {
+			} else if (json_object_get_string_len(gv) !=
+			               json_object_get_string_len(wv) ||
+			           memcmp(json_object_get_string(gv), json_object_get_string(wv),
+			                  (size_t)json_object_get_string_len(wv)) != 0) {
 				char msg[600];
 				snprintf(msg, sizeof(msg), "got \"%.200s\", want \"%.200s\"",
-					 json_object_get_string(gv), json_object_get_string(wv));
+				         json_object_get_string(gv), json_object_get_string(wv));
 				differ(row, k, msg);
 			}
 		}

@@ -16,37 +16,62 @@
 
 #define NCOLS 16
 
-static const char *const cols[NCOLS] = {
-    "id",          "order_number",     "email",          "customer_name",
-    "phone",       "created_at",       "updated_at",     "total_price",
-    "currency",    "financial_status", "fulfillment_status", "shipping_address",
-    "tags",        "note",             "line_items",     "cancelled_at"};
+static const char *const cols[NCOLS] = {"id",
+                                        "order_number",
+                                        "email",
+                                        "customer_name",
+                                        "phone",
+                                        "created_at",
+                                        "updated_at",
+                                        "total_price",
+                                        "currency",
+                                        "financial_status",
+                                        "fulfillment_status",
+                                        "shipping_address",
+                                        "tags",
+                                        "note",
+                                        "line_items",
+                                        "cancelled_at"};
 
-static const char *const coltypes[NCOLS] = {
-    "BIGINT UNSIGNED NOT NULL PRIMARY KEY", "VARCHAR(32) NOT NULL", "VARCHAR(255) NOT NULL",
-    "VARCHAR(255) NOT NULL",                "VARCHAR(32) NULL",     "DATETIME NOT NULL",
-    "DATETIME NOT NULL",                    "DECIMAL(12,2) NOT NULL", "CHAR(3) NOT NULL",
-    "VARCHAR(32) NOT NULL",                 "VARCHAR(32) NULL",     "TEXT NOT NULL",
-    "TEXT NOT NULL",                        "TEXT NULL",            "MEDIUMTEXT NOT NULL",
-    "DATETIME NULL"};
+static const char *const coltypes[NCOLS] = {"BIGINT UNSIGNED NOT NULL PRIMARY KEY",
+                                            "VARCHAR(32) NOT NULL",
+                                            "VARCHAR(255) NOT NULL",
+                                            "VARCHAR(255) NOT NULL",
+                                            "VARCHAR(32) NULL",
+                                            "DATETIME NOT NULL",
+                                            "DATETIME NOT NULL",
+                                            "DECIMAL(12,2) NOT NULL",
+                                            "CHAR(3) NOT NULL",
+                                            "VARCHAR(32) NOT NULL",
+                                            "VARCHAR(32) NULL",
+                                            "TEXT NOT NULL",
+                                            "TEXT NOT NULL",
+                                            "TEXT NULL",
+                                            "MEDIUMTEXT NOT NULL",
+                                            "DATETIME NULL"};
 
-static const char *const first[] = {"Olivia", "Liam",   "Emma",  "Noah",  "Ava",    "Mateo",
-				    "Sofía",  "Chloé",  "Zoë",   "Björn", "Aiko",   "Wei",
-				    "Fatima", "Oluwaseun", "Priya", "Jörg", "Siobhán", "Dmitri"};
-static const char *const last[] = {"Smith",  "García", "Müller", "O'Brien", "Nguyen", "Kowalski",
-				   "Rossi",  "Tanaka", "Haddad", "Okafor",  "Dubois", "Ivanova",
-				   "Johansson", "Fernández", "Kim", "Schmidt"};
-static const char *const cities[] = {"Berlin", "São Paulo", "Zürich", "Montréal", "Toronto",
-				     "Lagos", "Osaka", "Kraków", "Reykjavík", "Austin"};
-static const char *const products[] = {"Organic Cotton T-Shirt", "Ceramic Mug 12oz",
-				       "Leather Wallet", "Bamboo Toothbrush (4-pack)",
-				       "Wool Beanie", "Stainless Bottle 750ml", "Linen Apron",
-				       "Scented Candle \"Forest\"", "Yoga Mat, 6mm",
-				       "Gift Card"};
+static const char *const first[] = {"Olivia", "Liam",      "Emma",  "Noah",  "Ava",     "Mateo",
+                                    "Sofía",  "Chloé",     "Zoë",   "Björn", "Aiko",    "Wei",
+                                    "Fatima", "Oluwaseun", "Priya", "Jörg",  "Siobhán", "Dmitri"};
+static const char *const last[] = {
+    "Smith",  "García", "Müller", "O'Brien", "Nguyen",    "Kowalski",  "Rossi", "Tanaka",
+    "Haddad", "Okafor", "Dubois", "Ivanova", "Johansson", "Fernández", "Kim",   "Schmidt"};
+static const char *const cities[] = {"Berlin", "São Paulo", "Zürich", "Montréal",  "Toronto",
+                                     "Lagos",  "Osaka",     "Kraków", "Reykjavík", "Austin"};
+static const char *const products[] = {"Organic Cotton T-Shirt",
+                                       "Ceramic Mug 12oz",
+                                       "Leather Wallet",
+                                       "Bamboo Toothbrush (4-pack)",
+                                       "Wool Beanie",
+                                       "Stainless Bottle 750ml",
+                                       "Linen Apron",
+                                       "Scented Candle \"Forest\"",
+                                       "Yoga Mat, 6mm",
+                                       "Gift Card"};
 static const char *const statuses[] = {"paid", "pending", "refunded", "partially_refunded",
-				       "authorized"};
-static const char *const tagsets[] = {"vip, repeat",    "wholesale", "",
-				      "gift, priority", "newsletter", "b2b, net30"};
+                                       "authorized"};
+static const char *const tagsets[] = {"vip, repeat",    "wholesale",  "",
+                                      "gift, priority", "newsletter", "b2b, net30"};
 static const char *const notes[] = {
     "He said \"leave it at the door\", then hung up",
     "line one\nline two",
@@ -54,7 +79,8 @@ static const char *const notes[] = {
     "tab\there, backslash \\ and \\N and \\\\",
     "\xf0\x9f\x8e\x89\xf0\x9f\x9a\x80 birthday gift \xf0\x9f\x8e\x81",
     "\xe8\xab\x8b\xe5\x9c\xa8\xe9\x80\xb1\xe6\x9c\xab\xe9\x80\x81\xe9\x81\x94",
-    "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d \xd7\xa2\xd7\x95\xd7\x9c\xd7\x9d \xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7",
+    "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d \xd7\xa2\xd7\x95\xd7\x9c\xd7\x9d "
+    "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7",
     "NULL",
     "",
     NULL,
@@ -122,9 +148,9 @@ static void make_row(unsigned long i, struct row *r)
 		esc[b] = '\0';
 		total += q * cents / 100.0;
 		n += snprintf(bufs[14] + n, (size_t)(2048 - n),
-			      "%s{\"sku\":\"SKU-%05u\",\"title\":\"%s\",\"quantity\":%u,"
-			      "\"price\":\"%u.%02u\"}",
-			      k ? "," : "", rnd() % 100000, esc, q, cents / 100, cents % 100);
+		              "%s{\"sku\":\"SKU-%05u\",\"title\":\"%s\",\"quantity\":%u,"
+		              "\"price\":\"%u.%02u\"}",
+		              k ? "," : "", rnd() % 100000, esc, q, cents / 100, cents % 100);
 	}
 	snprintf(bufs[14] + n, (size_t)(2048 - n), "]");
 	snprintf(bufs[7], 2048, "%.2f", total);
@@ -134,8 +160,8 @@ static void make_row(unsigned long i, struct row *r)
 		r->v[10] = NULL;
 	else
 		snprintf(bufs[10], 2048, "%s", i % 4 == 1 ? "fulfilled" : "partial");
-	snprintf(bufs[11], 2048, "%u %s Street, Apt %u\n%s, %05u", 1 + rnd() % 999, ln,
-		 rnd() % 90, PICK(cities), rnd() % 99999);
+	snprintf(bufs[11], 2048, "%u %s Street, Apt %u\n%s, %05u", 1 + rnd() % 999, ln, rnd() % 90,
+	         PICK(cities), rnd() % 99999);
 	snprintf(bufs[12], 2048, "%s", PICK(tagsets));
 	{
 		const char *nt = notes[i % (sizeof(notes) / sizeof(notes[0]))];

@@ -9,10 +9,17 @@ static const struct {
 	const char *given;
 	int ok;
 } cases[] = {
-    {"0123456789abcdef0123", 1},  {"0123456789abcdef012", 0},  {"0123456789abcdef01234", 0},
-    {"0123456789ABCDEF0123", 0},  {" 0123456789abcdef0123", 0}, {"0123456789abcdef0123 ", 0},
-    {"", 0},                      {"x", 0},                     {"second-key-abcdefghij", 1},
-    {"# comment-not-a-key-xx", 0}, {"short", 0},
+    {"0123456789abcdef0123", 1},
+    {"0123456789abcdef012", 0},
+    {"0123456789abcdef01234", 0},
+    {"0123456789ABCDEF0123", 0},
+    {" 0123456789abcdef0123", 0},
+    {"0123456789abcdef0123 ", 0},
+    {"", 0},
+    {"x", 0},
+    {"second-key-abcdefghij", 1},
+    {"# comment-not-a-key-xx", 0},
+    {"short", 0},
 };
 
 void test_auth(void)
@@ -28,7 +35,7 @@ void test_auth(void)
 	CHECK(!auth_equal("", 0, "abc", 3), "empty");
 
 	path = t_file("keys", "# keys\n0123456789abcdef0123\n\n  second-key-abcdefghij  \r\n"
-			      "# comment-not-a-key-xx\nshort\n");
+	                      "# comment-not-a-key-xx\nshort\n");
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		CHECK(auth_check(path, cases[i].given) == cases[i].ok, "key '%s' want %d",
 		      cases[i].given, cases[i].ok);
@@ -41,5 +48,6 @@ void test_auth(void)
 	utimensat(0, path, ts, 0);
 	CHECK(auth_check(path, "a-brand-new-key-0000000"), "new key accepted after edit");
 	CHECK(!auth_check(path, "0123456789abcdef0123"), "removed key refused after edit");
-	CHECK(!auth_check("/nonexistent/keys", "0123456789abcdef0123"), "missing file admits nobody");
+	CHECK(!auth_check("/nonexistent/keys", "0123456789abcdef0123"),
+	      "missing file admits nobody");
 }

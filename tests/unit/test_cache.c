@@ -38,11 +38,11 @@ void test_cache(void)
 		return;
 	CHECK(cache_current(dir, &s, 0, err, sizeof(err)) == 1, "no cache yet");
 	CHECK(cache_write_file(dir, "x.json", "{}", 2, err, sizeof(err)) == 0 &&
-		  cache_read_file(dir, "x.json", buf, sizeof(buf)) == 2 && strcmp(buf, "{}") == 0,
+	          cache_read_file(dir, "x.json", buf, sizeof(buf)) == 2 && strcmp(buf, "{}") == 0,
 	      "small file round trip");
 	CHECK(make_snap(dir, "{\"a\":1}", "60000000-7") == 0, "publish 1");
 	CHECK(cache_current(dir, &s, 1, err, sizeof(err)) == 0 && strcmp(s.id, "60000000-7") == 0 &&
-		  s.count == 1 && s.size == 7 && s.fd >= 0 && strcmp(s.etag, "\"60000000-7\"") == 0,
+	          s.count == 1 && s.size == 7 && s.fd >= 0 && strcmp(s.etag, "\"60000000-7\"") == 0,
 	      "current is snapshot 1: %s", err);
 	if (s.fd >= 0)
 		close(s.fd);

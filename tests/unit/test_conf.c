@@ -12,13 +12,15 @@ static const struct {
     {"cache_dir = c\ncahce_dir = d\napi_keys_file = k\n", "t.conf:2: unknown key 'cahce_dir'"},
     {"cache_dir = c\n", "missing required key 'api_keys_file'"},
     {"api_keys_file = k\n", "missing required key 'cache_dir'"},
-    {"cache_dir = c\napi_keys_file = k\nworkers = 0\n", "t.conf:3: key 'workers': expected a whole number from 1 to 64, got '0'"},
+    {"cache_dir = c\napi_keys_file = k\nworkers = 0\n",
+     "t.conf:3: key 'workers': expected a whole number from 1 to 64, got '0'"},
     {"cache_dir = c\napi_keys_file = k\nworkers = two\n", "key 'workers'"},
     {"cache_dir = c\napi_keys_file = k\nworkers = 2x\n", "key 'workers'"},
     {"cache_dir = c\napi_keys_file = k\nmin_rows_ratio = 1.5\n", "key 'min_rows_ratio'"},
     {"cache_dir = c\napi_keys_file = k\nlisten = 8080\n", "key 'listen': expected address:port"},
     {"cache_dir = c\napi_keys_file = k\nlisten = 127.0.0.1:99999\n", "bad port"},
-    {"cache_dir = c\napi_keys_file = k\ncache_dir = d\n", "t.conf:3: key 'cache_dir' is given twice"},
+    {"cache_dir = c\napi_keys_file = k\ncache_dir = d\n",
+     "t.conf:3: key 'cache_dir' is given twice"},
     {"cache_dir\napi_keys_file = k\n", "t.conf:1: expected 'key = value'"},
     {"cache_dir = \napi_keys_file = k\n", "t.conf:1: key 'cache_dir': empty path"},
     {"cache_dir = c\napi_keys_file = k\nwebdriver_url = ftp://x\n", "webdriver_url"},
@@ -37,7 +39,8 @@ void test_conf(void)
 			CHECK(rc == 0, "case %zu: %s", i, err);
 		else
 			CHECK(rc < 0 && strstr(err, cases[i].err) != NULL,
-			      "case %zu: want '%s', got rc %d '%s'", i, cases[i].err, rc, rc ? err : "");
+			      "case %zu: want '%s', got rc %d '%s'", i, cases[i].err, rc,
+			      rc ? err : "");
 	}
 
 	/* Relative paths are relative to the config file; defaults apply. */
@@ -51,7 +54,7 @@ void test_conf(void)
 	snprintf(val, sizeof(val), "%s/run/log", dir);
 	CHECK(strcmp(c.log_dir, val) == 0, "log_dir defaults to run_dir/log: %s", c.log_dir);
 	CHECK(c.workers == 2 && c.sync_timeout == 300 && c.min_rows_ratio == 0.5 &&
-		  c.sse_heartbeat_s == 15,
+	          c.sse_heartbeat_s == 15,
 	      "defaults");
 	CHECK(strcmp(c.listen, "127.0.0.1:8080") == 0, "default listen");
 	CHECK(conf_get(&c, "workers", val, sizeof(val)) == 0 && strcmp(val, "2") == 0, "get int");
@@ -59,6 +62,6 @@ void test_conf(void)
 	CHECK(!conf_has_pma(&c), "no pma configured");
 
 	CHECK(conf_load(&c, "/nonexistent/x.conf", err, sizeof(err)) < 0 &&
-		  strstr(err, "/nonexistent/x.conf") != NULL,
+	          strstr(err, "/nonexistent/x.conf") != NULL,
 	      "missing file named: %s", err);
 }

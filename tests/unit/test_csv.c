@@ -25,8 +25,7 @@ static const struct {
     {"only a quote", "\"x\"\n\"\"\"\"\n", 0, "[{\"x\":\"\\\"\"}]", NULL},
     {"comma inside", "\"x\",\"y\"\n\"a,b\",\"c\"\n", 0, "[{\"x\":\"a,b\",\"y\":\"c\"}]", NULL},
     {"empty bare", "\"x\",\"y\",\"z\"\n,,\n", 0, "[{\"x\":\"\",\"y\":\"\",\"z\":\"\"}]", NULL},
-    {"NULL bare is null", "\"x\",\"y\"\nNULL,\"NULL\"\n", 0, "[{\"x\":null,\"y\":\"NULL\"}]",
-     NULL},
+    {"NULL bare is null", "\"x\",\"y\"\nNULL,\"NULL\"\n", 0, "[{\"x\":null,\"y\":\"NULL\"}]", NULL},
     {"NULL-like bare", "\"x\",\"y\",\"z\"\nNUL,NULLX,null\n", 0,
      "[{\"x\":\"NUL\",\"y\":\"NULLX\",\"z\":\"null\"}]", NULL},
     {"NULL last, CRLF", "\"x\",\"y\"\r\n\"1\",NULL\r\n", 0, "[{\"x\":\"1\",\"y\":null}]", NULL},
@@ -39,7 +38,13 @@ static const struct {
     {"control chars", "\"x\"\n\"\x01\x1f\x7f\"\n", 0, "[{\"x\":\"\\u0001\\u001f\x7f\"}]", NULL},
     {"UTF-8 kept", "\"x\"\n\"\xf0\x9f\x8e\x89 \xe8\xab\x8b \xd7\xa9\"\n", 0,
      "[{\"x\":\"\xf0\x9f\x8e\x89 \xe8\xab\x8b \xd7\xa9\"}]", NULL},
-    {"invalid byte", "\"x\"\n\"a\xff" "b\"\n", 0, "[{\"x\":\"a\xef\xbf\xbd" "b\"}]", NULL},
+    {"invalid byte",
+     "\"x\"\n\"a\xff"
+     "b\"\n",
+     0,
+     "[{\"x\":\"a\xef\xbf\xbd"
+     "b\"}]",
+     NULL},
     {"truncated sequence", "\"x\"\n\"a\xe2\x82\"\n", 0, "[{\"x\":\"a\xef\xbf\xbd\"}]", NULL},
     {"overlong", "\"x\"\n\"\xc0\xaf\"\n", 0, "[{\"x\":\"\xef\xbf\xbd\xef\xbf\xbd\"}]", NULL},
     {"surrogate", "\"x\"\n\"\xed\xa0\x80\"\n", 0,
@@ -72,7 +77,7 @@ static int mem_fd(const char *data, size_t len)
 
 /* Convert; on success return the parsed output object (caller puts). */
 static struct json_object *convert(const char *in, size_t len, struct csv_result *res, char *err,
-				   size_t errlen)
+                                   size_t errlen)
 {
 	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0};
 	struct json_object *o = NULL;
@@ -122,10 +127,11 @@ static void big_inputs(void)
 		CHECK(json_object_array_length(data) == 3, "big: 3 rows");
 		v = json_object_object_get(json_object_array_get_idx(data, 0), "v");
 		CHECK(json_object_get_string_len(v) == 400000 - 5 &&
-			  strstr(json_object_get_string(v), "a\xe2\x82\xac" "b") != NULL,
+		          strstr(json_object_get_string(v), "a\xe2\x82\xac"
+		                                            "b") != NULL,
 		      "big: value intact across the boundary (%d)", json_object_get_string_len(v));
-		CHECK(json_object_get_type(json_object_object_get(json_object_array_get_idx(data, 1),
-								 "v")) == json_type_null,
+		CHECK(json_object_get_type(json_object_object_get(
+		          json_object_array_get_idx(data, 1), "v")) == json_type_null,
 		      "big: NULL after a long value");
 		CHECK(res.rows == 3 && res.replaced == 0, "big: rows %lld", res.rows);
 		json_object_put(o);
@@ -156,16 +162,16 @@ void test_csv(void)
 			if (o && json_object_object_get_ex(o, "data", &data))
 				got_s = json_object_to_json_string(data);
 			want_s = want ? json_object_to_json_string(want) : "(bad expectation)";
-			CHECK(strcmp(got_s, want_s) == 0, "%s: got %s, want %s", cases[i].name, got_s,
-			      want_s);
+			CHECK(strcmp(got_s, want_s) == 0, "%s: got %s, want %s", cases[i].name,
+			      got_s, want_s);
 			CHECK(o && json_object_object_get_ex(o, "count", &c) &&
-				  json_object_get_int64(c) == res.rows &&
-				  (size_t)res.rows == json_object_array_length(want),
+			          json_object_get_int64(c) == res.rows &&
+			          (size_t)res.rows == json_object_array_length(want),
 			      "%s: count", cases[i].name);
 			CHECK(o && json_object_object_get_ex(o, "status", &c) &&
-				  strcmp(json_object_get_string(c), "success") == 0 &&
-				  json_object_object_get_ex(o, "last_updated", &c) &&
-				  strcmp(json_object_get_string(c), "2026-01-02T03:04:05Z") == 0,
+			          strcmp(json_object_get_string(c), "success") == 0 &&
+			          json_object_object_get_ex(o, "last_updated", &c) &&
+			          strcmp(json_object_get_string(c), "2026-01-02T03:04:05Z") == 0,
 			      "%s: envelope", cases[i].name);
 			json_object_put(want);
 		}

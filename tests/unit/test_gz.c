@@ -41,7 +41,7 @@ static void round_trip(const char *name, const char *csv, size_t csv_len)
 	out.tap = gz_tap;
 	out.tap_arg = g;
 	CHECK(csv_convert(in, name, &out, "2026-01-02T03:04:05Z", &res, NULL, NULL, err,
-			  sizeof(err)) == 0,
+	                  sizeof(err)) == 0,
 	      "%s: convert: %s", name, err);
 	gsz = gz_finish(g, js, err, sizeof(err));
 	CHECK(gsz > 0, "%s: gz_finish: %s", name, err);
@@ -84,8 +84,9 @@ void test_gz(void)
 	/* Several chunks through the queue. */
 	o = (size_t)sprintf(big, "\"k\",\"v\"\n");
 	for (i = 0; o < n; i++)
-		o += (size_t)sprintf(big + o, "\"%zu\",\"value %zu with \"\"quotes\"\", commas\n and lines\"\n",
-				     i, i * 7919);
+		o += (size_t)sprintf(
+		    big + o, "\"%zu\",\"value %zu with \"\"quotes\"\", commas\n and lines\"\n", i,
+		    i * 7919);
 	round_trip("3 MiB", big, o);
 	free(big);
 }

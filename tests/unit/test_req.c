@@ -44,14 +44,14 @@ void test_req(void)
 		if (rc != 0 || !cases[i].ok)
 			continue;
 		CHECK(req_flag(&r, Q_REFRESH) == cases[i].refresh &&
-			  req_flag(&r, Q_STREAM) == cases[i].stream,
+		          req_flag(&r, Q_STREAM) == cases[i].stream,
 		      "query '%s': flags", cases[i].qs);
 		if (cases[i].payload)
 			CHECK(strcmp(r.q[Q_PAYLOAD], cases[i].payload) == 0, "payload");
 	}
 	snprintf(qs, sizeof(qs), "QUERY_STRING=last_event_id=%%22abc%%22");
 	CHECK(req_parse(&r, &fr, &cf, err, sizeof(err)) == 0 &&
-		  strcmp(r.q[Q_LAST_EVENT_ID], "\"abc\"") == 0,
+	          strcmp(r.q[Q_LAST_EVENT_ID], "\"abc\"") == 0,
 	      "decoded last_event_id");
 	CHECK(strcmp(r.path, "/fetch-data") == 0 && strcmp(r.method, "GET") == 0 && !r.head,
 	      "method and path");
