@@ -68,9 +68,10 @@ static void *serve(void *arg)
 }
 
 /* One responder process: `threads` threads accepting on fd 0. Never returns. */
+static pthread_t *tids; /* lives as long as the process */
+
 static void worker(void)
 {
-	pthread_t *tids;
 	pthread_attr_t at;
 	struct sigaction sa;
 	int i;
