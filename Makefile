@@ -72,6 +72,26 @@ stop:
 bench: all $(TOOLS)
 	@bash bench/run.sh $(if $(QUICK),--quick,)
 
+# libFuzzer harnesses (clang). FUZZ_SECONDS per harness; the corpus grows in build/.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(PKGCFLAGS)
+build/fuzz_csv: tests/fuzz/fuzz_csv.c sync/csv.c $(HDRS)
+	@mkdir -p build
+	clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_csv.c sync/csv.c $(PKGLIBS)
+
+build/fuzz_req: tests/fuzz/fuzz_req.c cgi/req.c cgi/auth.c cgi/routes.c cgi/spawn.c cgi/sse.c $(COMMON_SRC) $(HDRS)
+	@mkdir -p build
+	clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_req.c cgi/req.c cgi/auth.c cgi/routes.c cgi/spawn.c cgi/sse.c $(COMMON_SRC) -lfcgi -lpthread $(PKGLIBS)
+
+fuzz: build/fuzz_csv build/fuzz_req
+	@for f in csv req; do \
+		mkdir -p build/corpus-$$f; \
+		./build/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
+			build/corpus-$$f tests/fuzz/corpus/$$f 2>build/fuzz_$$f.log || \
+			{ tail -n 40 build/fuzz_$$f.log; echo "fuzz_$$f: 0 passed, 1 failed"; exit 1; }; \
+		echo "fuzz_$$f: $$(grep -o 'Done [0-9]* runs' build/fuzz_$$f.log) in $(FUZZ_SECONDS)s, 1 passed, 0 failed"; \
+	done
+
 format:
 	clang-format -i $(wildcard common/*.[ch] cgi/*.[ch] sync/*.[ch] tests/unit/*.[ch] tests/tools/*.c)
 

@@ -361,12 +361,13 @@ static int record_end(struct parser *p, long long col)
 	return 0;
 }
 
-/* Unquoted text: keep up to 4 bytes aside (they may spell NULL), then stream. */
+/* Unquoted text: keep up to 4 plain bytes aside (they may spell NULL), then stream;
+ * anything that needs escaping starts the stream at once. */
 static inline void bare_byte(struct parser *p, unsigned char c)
 {
 	struct buf *b = p->cur;
 
-	if (!p->bare_out && p->nbare < 4 && c < 0x80 && !p->header) {
+	if (!p->bare_out && p->nbare < 4 && cls[c] == C_PLAIN && !p->header) {
 		p->bare[p->nbare++] = (char)c;
 		return;
 	}

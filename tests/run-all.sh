@@ -24,6 +24,15 @@ count_unit() { # binary
 if [ -z "${TESTS:-}" ]; then
 	count_unit build/unit
 	count_unit build/unit-asan
+	if command -v clang >/dev/null; then
+		# A short bounded run of the libFuzzer harnesses (make fuzz runs them longer).
+		while IFS= read -r line; do
+			echo "$line"
+			if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+				pass=$((pass + BASH_REMATCH[1])); fail=$((fail + BASH_REMATCH[2]))
+			fi
+		done < <(make -s fuzz FUZZ_SECONDS=${FUZZ_SECONDS:-15} 2>>"$log" | grep -E 'passed, [0-9]+ failed')
+	fi
 	if command -v clang-format >/dev/null; then
 		if make -s check-format >>"$log" 2>&1; then
 			echo "format: 1 passed, 0 failed"; pass=$((pass + 1))
