@@ -425,8 +425,9 @@ int cache_publish(const char *cache_dir, const char *tmpdir, const char *id, cha
 		goto undo;
 	}
 	if (fsync_dir(cache_dir) < 0) {
-		errf(err, errlen, "fsync %s: %s", cache_dir, strerror(errno));
-		goto out; /* published; durability in doubt, reported */
+		/* The swap is done and served; only its durability is in doubt. After a crash
+		 * the old link may come back, which is still a whole snapshot. */
+		log_warn("fsync %s after the swap: %s", cache_dir, strerror(errno));
 	}
 	/* The stable name for people and tools that look for data_cache.json. */
 	snprintf(dst, sizeof(dst), "%s/%s", cache_dir, CACHE_DATA);
