@@ -59,6 +59,28 @@ is "background sync succeeded" "$(jq -r .last_sync.result <<<"$st")" success
 check "new snapshot served" test "$(jq -r .etag <<<"$st")" != "$etag0"
 check "no browser left after /refresh" no_browser
 
+# 3a. Children inherit nothing they shouldn't: no lock, no FastCGI socket in the driver or
+# the browser. Looked at while a /refresh sync runs.
+is "refresh for the fd check" "$(api -X POST "$URL/refresh" | jq -r .status)" triggered
+leak=0 seen=0
+for i in $(seq 100); do
+	for p in $(pgrep -x chromedriver) $(pgrep -x chromium); do
+		seen=$((seen + 1))
+		for l in /proc/$p/fd/*; do
+			t=$(readlink "$l" 2>/dev/null) || continue
+			case $t in *sync.lock*|*cache.lock*|*fcgi.sock*) leak=$((leak + 1)); echo "pid $p holds $t" >&2 ;; esac
+		done
+		# a socket inode shared with the responders would be the FastCGI socket
+	done
+	[ $seen -gt 3 ] && break
+	sleep 0.1
+done
+check "driver and browser processes were inspected ($seen)" test "$seen" -gt 0
+is "no lock or FastCGI socket in chromedriver/chromium" "$leak" 0
+for i in $(seq 300); do [ "$(api "$URL/status" | jq .update_in_progress)" = false ] && break; sleep 0.1; done
+zombies=$(ps -eo stat= | grep -c '^Z' || true)
+is "no zombies after the refreshes" "$zombies" 0
+
 # 3b. SSE over a real sync: cached, the real phases, updated, done.
 timeout 120 curl -sN -H "X-API-Key: $KEY" "$URL/fetch-data?stream=true&refresh=true&payload=none" -o "$DIR/sse"
 is "SSE over a real sync: event order" "$(sse_kinds "$DIR/sse")" "retry cached progress updated done"
