@@ -17,7 +17,7 @@ HDRS       = $(wildcard common/*.h cgi/*.h sync/*.h tests/unit/*.h)
 
 BINS = cgi/pmacache-fcgi sync/pmacache-sync
 
-.PHONY: all deps test unit integration clean run stop bench fuzz format check-format
+.PHONY: all deps test test-long unit integration clean run stop bench fuzz format check-format
 all: $(BINS)
 
 # The Debian packages (as root; idempotent, quick when all are there).
@@ -61,6 +61,10 @@ integration: all $(TOOLS)
 test: deps
 	@$(MAKE) --no-print-directory all build/unit build/unit-asan $(TOOLS)
 	@bash tests/run-all.sh
+
+# The long versions of the load and reliability tests (not in CI: about 10 minutes).
+test-long: all $(TOOLS)
+	@LOAD_CYCLES=1000 LOAD_SECONDS=60 TESTS="load crash" bash tests/run-all.sh
 
 run: deps
 	@$(MAKE) --no-print-directory all $(TOOLS)
