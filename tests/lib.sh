@@ -61,6 +61,16 @@ inst_down() {
 api() { curl -s -H "X-API-Key: $KEY" "$@"; }
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
+# wait_idle: until no sync runs (at most 30 s).
+wait_idle() {
+	local i
+	for i in $(seq 300); do
+		[ "$(api "$URL/status" | jq .update_in_progress)" = false ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 finish() {
 	exit $((T_FAILS > 0))
 }

@@ -53,7 +53,7 @@ sleep 0.5
 is "second sync while one runs: exit 9" "$?" 9
 check "it says already running" grep -q 'already running' "$DIR/second.log"
 is "/refresh during a sync" "$(api -X POST "$URL/refresh" | jq -r .status)" "already in progress"
-for i in $(seq 300); do [ "$(api "$URL/status" | jq .update_in_progress)" = false ] && break; sleep 0.1; done
+wait_idle
 st=$(api "$URL/status")
 is "background sync succeeded" "$(jq -r .last_sync.result <<<"$st")" success
 check "new snapshot served" test "$(jq -r .etag <<<"$st")" != "$etag0"
@@ -77,7 +77,7 @@ for i in $(seq 100); do
 done
 check "driver and browser processes were inspected ($seen)" test "$seen" -gt 0
 is "no lock or FastCGI socket in chromedriver/chromium" "$leak" 0
-for i in $(seq 300); do [ "$(api "$URL/status" | jq .update_in_progress)" = false ] && break; sleep 0.1; done
+wait_idle
 zombies=$(ps -eo stat= | grep -c '^Z' || true)
 is "no zombies after the refreshes" "$zombies" 0
 

@@ -63,13 +63,13 @@ check "status age" test "$(jq .age_seconds <<<"$st")" -ge 0
 b=$(api "$URL/fetch-data?refresh=true")
 is "refresh=true: _info" "$(jq -r ._info <<<"$b")" "Background refresh triggered"
 is "refresh=true: same data" "$(jq -c '[.count,(.data|length)]' <<<"$b")" '[500,500]'
-for i in $(seq 50); do [ "$(api "$URL/status" | jq .update_in_progress)" = false ] && break; sleep 0.1; done
+wait_idle
 st=$(api "$URL/status")
 is "failed sync recorded" "$(jq -r .last_sync.result <<<"$st")" failed
 check "failure names the problem" grep -q 'phpMyAdmin is not configured' <<<"$(jq -r .last_sync.error <<<"$st")"
 check "cache still served after the failed sync" cmp -s <(api "$URL/fetch-data") "$CACHE/data_cache.json"
 is "POST /refresh: 202" "$(code -X POST -H "X-API-Key: $KEY" "$URL/refresh")" 202
-for i in $(seq 50); do [ "$(api "$URL/status" | jq .update_in_progress)" = false ] && break; sleep 0.1; done
+wait_idle
 # While a sync holds the lock: a sync (the real one) that sleeps first, holding it.
 printf '#!/bin/sh\nsleep 2\nexec %s "$@"\n' "$SYNC" > "$DIR/slow-sync"
 chmod +x "$DIR/slow-sync"
@@ -82,7 +82,7 @@ is "refresh=true while running" "$(api "$URL/fetch-data?refresh=true" | jq -r ._
 is "status shows it" "$(api "$URL/status" | jq .update_in_progress)" true
 "$SYNC" -c "$CONF" 2>/dev/null
 is "a CLI sync meanwhile: exit 9" "$?" 9
-for i in $(seq 50); do [ "$(api "$URL/status" | jq .update_in_progress)" = false ] && break; sleep 0.1; done
+wait_idle
 
 # A key file edit takes effect without a restart.
 KEY2=$(head -c 24 /dev/urandom | base64 | tr -d '=+/')

@@ -22,7 +22,7 @@ is "one sync process" "$running" 1
 "$SYNC" -c "$CONF" 2>"$DIR/err"
 is "CLI sync while running: exit 9" "$?" 9
 check "CLI says already running" grep -q 'already running' "$DIR/err"
-for i in $(seq 200); do [ "$(api "$URL/status" | jq .update_in_progress)" = false ] && break; sleep 0.1; done
+wait_idle
 is "sync finished" "$(api "$URL/status" | jq .update_in_progress)" false
 zombies=$(ps -eo stat,ppid | awk -v p="$(pgrep -f "pmacache-fcgi -c $CONF" | tr '\n' '|')" '$1 ~ /^Z/' | wc -l)
 is "no zombies" "$zombies" 0

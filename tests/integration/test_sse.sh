@@ -21,7 +21,6 @@ stream() { # out-file [query] [curl args]: a whole stream, bounded in time
 	local out=$1 q=${2:-}; shift; [ $# -gt 0 ] && shift
 	timeout 60 curl -sN -H "X-API-Key: $KEY" -D "$out.h" "$@" "$URL/fetch-data?stream=true$q" -o "$out"
 }
-wait_idle() { for i in $(seq 200); do [ "$(api "$URL/status" | jq .update_in_progress)" = false ] && return; sleep 0.1; done; }
 
 # No refresh, no sync: cached, then done.
 stream "$DIR/s1"

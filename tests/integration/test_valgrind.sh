@@ -29,7 +29,7 @@ is "fetch-data under valgrind" "$(code -H "X-API-Key: $KEY" "$URL/fetch-data")" 
 is "refresh=true (streamed body) under valgrind" "$(api "$URL/fetch-data?refresh=true" | jq .count)" 30
 is "401 under valgrind" "$(code "$URL/status")" 401
 is "404 under valgrind" "$(code "$URL/nope")" 404
-for i in $(seq 100); do [ "$(api "$URL/status" | jq .update_in_progress)" = false ] && break; sleep 0.1; done
+wait_idle
 timeout 30 curl -sN -H "X-API-Key: $KEY" "$URL/fetch-data?stream=true" -o "$DIR/sse"
 is "SSE under valgrind" "$(sse_kinds "$DIR/sse")" "retry cached done"
 is "POST /refresh under valgrind" "$(code -X POST -H "X-API-Key: $KEY" "$URL/refresh")" 202
