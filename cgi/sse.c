@@ -149,6 +149,7 @@ struct stream {
 	char id[68]; /* the ETag of the snapshot the client holds */
 	int payload_none;
 	int gone;
+	char last_progress[256]; /* the last progress event sent */
 };
 
 /* One event: "event: NAME\nid: ID\ndata: " head, body parts, "\n\n". */
@@ -239,7 +240,13 @@ static int send_progress(struct stream *s, char *last, size_t lastlen)
 	    o, "rows", json_object_object_get_ex(p, "rows", &v) ? json_object_get(v) : NULL);
 	json_object_object_add(
 	    o, "bytes", json_object_object_get_ex(p, "bytes", &v) ? json_object_get(v) : NULL);
-	rc = event_text(s, "progress", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	/* The file also carries the elapsed time: send only what the client sees change. */
+	snprintf(text, sizeof(text), "%s",
+	         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	if (strcmp(text, s->last_progress) != 0) {
+		snprintf(s->last_progress, sizeof(s->last_progress), "%s", text);
+		rc = event_text(s, "progress", text);
+	}
 	json_object_put(o);
 	json_object_put(p);
 	return rc;

@@ -480,7 +480,6 @@ static int export_table(struct browser *b, const char *url, char *csv_path, size
 	}
 
 	/* The download: done when no .crdownload is left and the file's size is stable. */
-	sync_phase("download", -1, 0);
 	until = now_s() + (b->c->sync_timeout > 10 ? b->c->sync_timeout : 10);
 	while (!sync_stop && now_s() < until) {
 		int pending = dir_scan(b->dl, file, sizeof(file), &size);
