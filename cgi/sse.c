@@ -149,7 +149,7 @@ struct stream {
 	char id[68]; /* the ETag of the snapshot the client holds */
 	int payload_none;
 	int gone;
-	char last_progress[256]; /* the last progress event sent */
+	char last_progress[1024]; /* the last progress event sent */
 };
 
 /* One event: "event: NAME\nid: ID\ndata: " head, body parts, "\n\n". */
