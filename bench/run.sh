@@ -13,6 +13,7 @@ if [ "$(id -u)" = 0 ] && ! runuser -u www-data -- test -x "$TOP/bench" 2>/dev/nu
 SYNC=$TOP/sync/pmacache-sync
 PMACACHE=$TOP/scripts/pmacache
 GEN=$TOP/build/gen-orders
+. "$TOP/scripts/proc.sh"
 say() { printf '== %s\n' "$*" >&2; }
 
 # Extra peers: Miller, Flask + gunicorn, GNU time (Debian packages).
@@ -49,7 +50,6 @@ cleanup() {
 trap cleanup EXIT
 
 kill_slow() { [ -f "$B/slow-sync.pid" ] && kill "$(cat "$B/slow-sync.pid")" 2>/dev/null; rm -f "$B/slow-sync.pid"; sleep 0.2; }
-free_port() { local p; while :; do p=$((20000 + RANDOM % 12000)); (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }; done; }
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 KEY=$(head -c 24 /dev/urandom | base64 | tr -d '=+/')

@@ -18,31 +18,8 @@ gen=$here/build/gen-orders
 phpfpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* 2>/dev/null | head -n1)
 hook=/etc/phpmyadmin/conf.d/pmacache-stack.php
 
+. "$here/scripts/proc.sh"
 die() { echo "pma-stack: $*" >&2; exit 1; }
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
-wait_for() { # seconds command...
-	local n=$(($1 * 10)); shift
-	while [ $n -gt 0 ]; do "$@" 2>/dev/null && return 0; sleep 0.1; n=$((n - 1)); done
-	return 1
-}
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-stop_pid() {
-	local f=$1 pid i
-	[ -f "$f" ] || return 0
-	pid=$(cat "$f")
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for i in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	rm -f "$f"
-}
 sql() { mariadb --no-defaults -S "$dir/mysql/mysqld.sock" -u root "$@"; }
 
 down() {

@@ -6,6 +6,7 @@ PMACACHE=$TOP/scripts/pmacache
 SYNC=$TOP/sync/pmacache-sync
 GEN=$TOP/build/gen-orders
 T_FAILS=0
+. "$TOP/scripts/proc.sh"
 # Test runtime folders: tests/tmp, unless the checkout is not reachable by the service users
 # (nginx workers run as www-data, MariaDB as mysql); then a folder under /tmp.
 TMPBASE=$TOP/tests/tmp
@@ -20,14 +21,6 @@ notok() { echo "not ok - $1${2:+: $2}"; T_FAILS=$((T_FAILS + 1)); }
 check() { local n=$1; shift; if "$@" >/dev/null 2>&1; then ok "$n"; else notok "$n" "failed: $*"; fi; }
 # is NAME GOT WANT
 is() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1" "got '$2', want '$3'"; fi; }
-
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
 
 # inst_up NAME [extra config lines]: a fresh instance in tests/tmp/NAME, started.
 # Sets DIR, CONF, KEY, PORT, URL, CACHE.

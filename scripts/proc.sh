@@ -1,0 +1,35 @@
+# Shell helpers shared by scripts/pmacache, scripts/pma-stack.sh, the tests and the bench.
+# Sourced, not run.
+
+# A free TCP port on 127.0.0.1, below the ephemeral range (which clients' source ports use).
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 12000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+
+# wait_for SECONDS COMMAND...: until the command succeeds, or fail after SECONDS.
+wait_for() {
+	local n=$(($1 * 10))
+	shift
+	while [ $n -gt 0 ]; do "$@" 2>/dev/null && return 0; sleep 0.1; n=$((n - 1)); done
+	return 1
+}
+
+# alive PIDFILE: whether the process it names runs.
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# stop_pid PIDFILE: SIGTERM, up to 15 s, then SIGKILL; the pid file goes.
+stop_pid() {
+	local f=$1 pid i
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f")
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for i in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$f"
+}
