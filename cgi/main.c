@@ -255,6 +255,6 @@ int main(int argc, char **argv)
 		log_err("fd 0 is not a socket: run me under spawn-fcgi (see scripts/pmacache)");
 		return 2;
 	}
-	spawn_init(&cf, argv[0]);
+	spawn_init(&cf);
 	return supervise();
 }

@@ -16,14 +16,13 @@
 
 static char sync_bin[PATH_MAX];
 
-void spawn_init(const struct conf *c, const char *argv0)
+void spawn_init(const struct conf *c)
 {
 	char self[PATH_MAX], *slash;
 	ssize_t n;
 	const char *cand[] = {"%s/pmacache-sync", "%s/../sync/pmacache-sync"};
 	size_t i;
 
-	(void)argv0;
 	if (c->sync_bin[0]) {
 		snprintf(sync_bin, sizeof(sync_bin), "%s", c->sync_bin);
 		return;

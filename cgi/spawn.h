@@ -17,6 +17,6 @@ enum spawn_result { SPAWN_STARTED, SPAWN_RUNNING, SPAWN_ERROR };
 enum spawn_result spawn_sync(const struct conf *c, char *err, size_t errlen);
 
 /* Where the sync binary is: sync_bin, or beside this executable. */
-void spawn_init(const struct conf *c, const char *argv0);
+void spawn_init(const struct conf *c);
 
 #endif
