@@ -71,6 +71,11 @@ workers = 2
 threads = 128
 sse_max_streams = 200
 min_rows_ratio = 0
+# Every benchmark client is 127.0.0.1: lift the per-client limits (they are tested in
+# tests/integration/test_limits.sh).
+limit_refresh_per_min = 1000000
+limit_refresh_burst = 100000
+limit_streams_per_client = 10000
 CONF
 
 say "data: $ROWS orders"

@@ -25,6 +25,12 @@ struct conf {
 	int sse_heartbeat_s;
 	int sse_max_streams;
 	int sse_retry_ms;
+	/* nginx limits, per client address (rendered into the drop-in) */
+	int limit_bad_keys_per_min;   /* 401 answers */
+	int limit_bad_keys_burst;
+	int limit_refresh_per_min;    /* POST /refresh and ?refresh=true */
+	int limit_refresh_burst;
+	int limit_streams_per_client; /* open ?stream=true connections */
 	int sync_timeout;
 	double min_rows_ratio;
 	char pma_url[1024];

@@ -40,6 +40,11 @@ inst_up() {
 		echo "api_keys_file = api_keys"
 		echo "run_dir = run"
 		grep -q '^sync_bin' <<<"${2:-}" || echo "sync_bin = $SYNC"
+		# All test traffic comes from 127.0.0.1: the per-client limits would throttle the
+		# tests themselves. test_limits.sh tests them at their defaults.
+		grep -q '^limit_' <<<"${2:-}" || printf '%s\n' "limit_bad_keys_per_min = 1000000" \
+			"limit_bad_keys_burst = 100000" "limit_refresh_per_min = 1000000" \
+			"limit_refresh_burst = 100000" "limit_streams_per_client = 10000"
 		echo "${2:-}"
 	} > "$CONF"
 	"$PMACACHE" -c "$CONF" start >/dev/null || { notok "start $1"; exit 1; }

@@ -10,6 +10,7 @@ inst_up dropin
 site=$DIR/site
 mkdir -p "$site/www" "$site/tmp"
 echo "shop front page" > "$site/www/index.html"
+echo "404 from the site" > "$site/www/404.html"
 "$PMACACHE" -c "$CONF" nginx-http > "$site/pmacache-http.conf"
 "$PMACACHE" -c "$CONF" nginx-snippet > "$site/pmacache.conf"
 sport=$(free_port)
@@ -29,6 +30,8 @@ http {
 		listen 127.0.0.1:$sport;
 		root $site/www;
 		location / { try_files \$uri \$uri/ =404; }
+		error_page 404 /404.html;
+		error_page 401 /404.html;
 		include $site/pmacache.conf;
 	}
 }
@@ -44,6 +47,8 @@ is "the site still serves its pages" "$(curl -s "$S/")" "shop front page"
 is "health through the drop-in" "$(curl -s "$S/health" | jq -r .status)" healthy
 is "fetch-data through the drop-in" "$(curl -s -H "X-API-Key: $KEY" "$S/fetch-data" | jq .count)" 50
 is "401 through the drop-in" "$(code "$S/fetch-data")" 401
+is "the 401 body through the drop-in" "$(curl -s -H 'X-API-Key: wrong-key-0123456789' "$S/status")" '{"status":"error","message":"Unauthorized"}'
+is "the site keeps its own error pages (while pmacache keeps its JSON 401)" "$(curl -s "$S/nothing-here-$RANDOM")" "$(printf '404 from the site')"
 is "the snapshot location is internal" "$(code "$S/_pmacache/current/data_cache.json")" 404
 is "304 through the drop-in" "$(code -H "X-API-Key: $KEY" -H "If-None-Match: $(curl -sI -H "X-API-Key: $KEY" "$S/fetch-data" | awk -F': ' 'tolower($1)=="etag"{print $2}' | tr -d '\r')" "$S/fetch-data")" 304
 is "FastCGI socket mode 0660" "$(stat -c %a "$DIR/run/fcgi.sock")" 660
