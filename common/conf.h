@@ -26,9 +26,9 @@ struct conf {
 	int sse_max_streams;
 	int sse_retry_ms;
 	/* nginx limits, per client address (rendered into the drop-in) */
-	int limit_bad_keys_per_min;   /* 401 answers */
+	int limit_bad_keys_per_min; /* 401 answers */
 	int limit_bad_keys_burst;
-	int limit_refresh_per_min;    /* POST /refresh and ?refresh=true */
+	int limit_refresh_per_min; /* POST /refresh and ?refresh=true */
 	int limit_refresh_burst;
 	int limit_streams_per_client; /* open ?stream=true connections */
 	int sync_timeout;
