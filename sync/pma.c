@@ -76,6 +76,7 @@ static int wd_fail(struct browser *b, int rc, int code, const char *what)
 	    (strcmp(b->wd.error, "invalid session id") == 0 ||
 	     strcmp(b->wd.error, "session not created") == 0 ||
 	     strstr(b->wd.message, "disconnected") || strstr(b->wd.message, "crashed") ||
+	     strstr(b->wd.message, "not reachable") ||
 	     strstr(b->wd.message, "target window already closed"))) {
 		snprintf(b->err, b->errlen, "%s: the browser failed: %s: %s", what, b->wd.error,
 		         b->wd.message);
@@ -282,8 +283,12 @@ static int page_state(struct browser *b, struct page *pg)
 	BOOL("go", pg->go)
 #undef STR
 #undef BOOL
+	/* They go into one-line messages. */
 	for (char *s = pg->error; *s; s++)
-		if (*s == '\n' || *s == '\r')
+		if ((unsigned char)*s < ' ')
+			*s = ' ';
+	for (char *s = pg->text; *s; s++)
+		if ((unsigned char)*s < ' ')
 			*s = ' ';
 	json_object_put(v);
 	return WD_OK;
@@ -428,14 +433,29 @@ static void export_url(const struct conf *c, char *url, size_t len)
 	curl_free(tb);
 }
 
+/* The export was answered with a page that replaced the export form. */
+static int export_page(struct browser *b, const struct page *pg)
+{
+	if (pg->user || pg->loginform) {
+		snprintf(b->err, b->errlen, "the export asked for a login again");
+		return EXIT_LOGIN;
+	}
+	if (pg->nav || pg->error[0]) {
+		snprintf(b->err, b->errlen, "the export failed: phpMyAdmin shows '%s'",
+		         pg->error[0] ? pg->error : pg->text);
+		return EXIT_EXPORT;
+	}
+	return not_pma(b, pg, "exporting");
+}
+
 static int export_table(struct browser *b, const char *url, char *csv_path, size_t pathlen)
 {
 	struct json_object *v = NULL;
 	struct page pg;
 	char id[128], file[1600];
-	long long size = -1, last = -2;
-	double until, report = 0;
-	int rc, stable = 0;
+	long long size = -1, last = -2, partial = 0;
+	double until, report = 0, alive = 0;
+	int rc, stable = 0, started = 0, vanished = 0;
 
 	sync_phase("export", -1, -1);
 	if ((rc = page_state(b, &pg)) != WD_OK)
@@ -479,10 +499,20 @@ static int export_table(struct browser *b, const char *url, char *csv_path, size
 			return wd_fail(b, rc, EXIT_EXPORT, "clicking Export");
 	}
 
-	/* The download: done when no .crdownload is left and the file's size is stable. */
+	/*
+	 * The download: done when no .crdownload is left and the file's size is stable. A
+	 * download that was cut off (the connection dropped mid-body) makes Chromium delete its
+	 * .crdownload: a partial file that vanishes without a finished one is a failed export.
+	 * The browser is asked for its window every second, so a crashed Chromium is noticed.
+	 */
 	until = now_s() + (b->c->sync_timeout > 10 ? b->c->sync_timeout : 10);
 	while (!sync_stop && now_s() < until) {
 		int pending = dir_scan(b->dl, file, sizeof(file), &size);
+		if (pending) {
+			started = 1;
+			vanished = 0;
+			partial = size;
+		}
 		if (!pending && file[0]) {
 			stable = size == last ? stable + 1 : 0;
 			last = size;
@@ -491,6 +521,12 @@ static int export_table(struct browser *b, const char *url, char *csv_path, size
 				sync_phase("download", -1, size);
 				return EXIT_OK;
 			}
+		} else if (!pending && started && ++vanished >= 2) {
+			snprintf(b->err, b->errlen,
+			         "the export download was cut off after %lld bytes (the browser "
+			         "dropped the partial file)",
+			         partial);
+			return EXIT_EXPORT;
 		}
 		if (now_s() - report > 0.5) {
 			report = now_s();
@@ -500,6 +536,13 @@ static int export_table(struct browser *b, const char *url, char *csv_path, size
 			b->driver = 0;
 			snprintf(b->err, b->errlen, "chromedriver died during the download");
 			return EXIT_BROWSER;
+		}
+		if (now_s() - alive > 1.0) {
+			alive = now_s();
+			if ((rc = page_state(b, &pg)) != WD_OK)
+				return wd_fail(b, rc, EXIT_BROWSER, "waiting for the download");
+			if (!started && !pg.go) /* an answer the browser showed instead of saving */
+				return export_page(b, &pg);
 		}
 		sleep_ms(POLL_MS);
 	}

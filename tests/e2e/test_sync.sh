@@ -128,6 +128,61 @@ expect_failure pma-hangs 10 "$(variant hang "s|^pma_url = .*|pma_url = http://12
 kill "$ncpid" 2>/dev/null
 expect_failure no-chromedriver 3 "$(variant nodriver "s|^sync_bin = .*|&\nchromedriver = /nonexistent/chromedriver|")" "chromedriver"
 
+# 4a. Faults in the middle of the export, through a fault proxy (nginx) in front of
+# phpMyAdmin: it slows the export's answer down (so the test can act while it downloads),
+# or ends it early, or answers it with a 500 page. Everything else passes through.
+fp=$DIR/fault-proxy
+mkdir -p "$fp"
+slow_port=$(free_port) eof_port=$(free_port) err_port=$(free_port)
+cat > "$fp/nginx.conf" <<CONF
+pid $fp/nginx.pid;
+error_log $fp/error.log;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path $fp/cb; proxy_temp_path $fp/px; fastcgi_temp_path $fp/fc;
+	uwsgi_temp_path $fp/uw; scgi_temp_path $fp/sc;
+	map "\$request_method \$request_uri" \$is_export { "~^POST .*route=/export" 1; default ""; }
+	map \$is_export \$export_rate { 1 20k; default 0; }
+	proxy_max_temp_file_size 0; # buffers in memory only: no temp files
+	proxy_set_header Host \$http_host;
+	# Slow export, chunked: a cut leaves the browser with an unfinished download.
+	server { listen 127.0.0.1:$slow_port; location / { limit_rate \$export_rate; proxy_pass $PMA_URL; } }
+	# Slow export, ended by closing the connection: a cut looks like the end of the file.
+	server { listen 127.0.0.1:$eof_port; chunked_transfer_encoding off;
+		location / { limit_rate \$export_rate; proxy_pass $PMA_URL; } }
+	# The export answered with a 500 page.
+	server { listen 127.0.0.1:$err_port; location / { if (\$is_export) { return 500; } proxy_pass $PMA_URL; } }
+}
+CONF
+nginx -c "$fp/nginx.conf" -p "$fp" || notok "fault proxy starts"
+trap 'nginx -c "$fp/nginx.conf" -p "$fp" -s stop 2>/dev/null; inst_down; stack_down' EXIT
+via() { variant "$1" "s|^pma_url = .*|pma_url = http://127.0.0.1:$2/|"; }
+# when_downloading CMD...: in the background, run CMD once the export download passed 50 KB.
+when_downloading() {
+	(for i in $(seq 900); do
+		[ -n "$(find "$CACHE" -path '*/downloads/*.crdownload' -size +50k 2>/dev/null)" ] && { "$@"; exit; }
+		sleep 0.1
+	done) &
+}
+kill_browser() { pkill -9 -x -P "$(pgrep -x chromedriver | paste -sd, -)" chromium; }
+cut_proxy() { pkill -9 -P "$(cat "$fp/nginx.pid")"; } # its workers: the connections drop
+when_downloading kill_browser
+expect_failure browser-crash 3 "$(via crash "$slow_port")" "the browser failed"
+wait
+when_downloading cut_proxy
+expect_failure cut-chunked 6 "$(via cut "$slow_port")" "export download was cut off"
+wait
+when_downloading cut_proxy
+expect_failure cut-eof 7 "$(via eof "$eof_port")" "truncated"
+wait
+expect_failure export-500 5 "$(via e500 "$err_port")" "phpMyAdmin is failing.*500 Internal Server Error"
+# phpMyAdmin's own silent cut: a query that fails at 40 % of the streamed export ends
+# the CSV there, well-formed. The shrink guard (min_rows_ratio 0.5) refuses it.
+cut_id=$(sql "$PMA_DB" -e "SELECT id FROM $PMA_TABLE ORDER BY id LIMIT 1 OFFSET $((ROWS * 2 / 5))")
+sql "$PMA_DB" -e "CREATE OR REPLACE VIEW ${PMA_TABLE}_cut AS SELECT id, IF(id = $cut_id, (SELECT 1 UNION SELECT 2), note) AS note FROM $PMA_TABLE"
+expect_failure pma-cut-short 7 "$(variant pmacut "s|^pma_table = .*|pma_table = ${PMA_TABLE}_cut|")" "fewer than min_rows_ratio"
+
 # 5. The password and the keys never reach logs, argv or environments.
 pw=$(cat "$PMA_PASSWORD_FILE")
 hits=$(grep -rlF -e "$pw" -e "$KEY" "$DIR"/*.log "$DIR/run/log" "$STACK/log" 2>/dev/null | wc -l)
