@@ -68,6 +68,56 @@ static const struct {
     {"stray CR", "\"a\",\"b\"\n\"1\",\"2\"\rX\n", 0, NULL, "carriage return not followed"},
     {"duplicate column", "\"a\",\"a\"\n", 0, NULL, "duplicate column name"},
     {"empty column name", "\"a\",,\"c\"\n", 0, NULL, "empty column name"},
+    /*
+     * The csv-spectrum suite (github.com/max-mapper/csv-spectrum), case by case. Its files
+     * mostly leave fields unquoted; phpMyAdmin quotes every value, and reads as ours. Where
+     * phpMyAdmin's dialect differs, the expectation says so: a bare NULL is SQL NULL, and
+     * what phpMyAdmin never writes (a quote in an unquoted field, CR-only line ends) is
+     * refused rather than guessed at.
+     */
+    {"spectrum comma_in_quotes",
+     "first,last,address,city,zip\nJohn,Doe,120 any st.,\"Anytown, WW\",08123\n", 0,
+     "[{\"first\":\"John\",\"last\":\"Doe\",\"address\":\"120 any st.\","
+     "\"city\":\"Anytown, WW\",\"zip\":\"08123\"}]",
+     NULL},
+    {"spectrum empty", "a,b,c\n1,\"\",\"\"\n2,3,4\n", 0,
+     "[{\"a\":\"1\",\"b\":\"\",\"c\":\"\"},{\"a\":\"2\",\"b\":\"3\",\"c\":\"4\"}]", NULL},
+    {"spectrum empty_crlf", "a,b,c\r\n1,\"\",\"\"\r\n2,3,4\r\n", 0,
+     "[{\"a\":\"1\",\"b\":\"\",\"c\":\"\"},{\"a\":\"2\",\"b\":\"3\",\"c\":\"4\"}]", NULL},
+    {"spectrum escaped_quotes", "a,b\n1,\"ha \"\"ha\"\" ha\"\n3,4\n", 0,
+     "[{\"a\":\"1\",\"b\":\"ha \\\"ha\\\" ha\"},{\"a\":\"3\",\"b\":\"4\"}]", NULL},
+    {"spectrum json",
+     "key,val\n1,\"{\"\"type\"\": \"\"Point\"\", \"\"coordinates\"\": [102.0, 0.5]}\"\n", 0,
+     "[{\"key\":\"1\",\"val\":\"{\\\"type\\\": \\\"Point\\\", \\\"coordinates\\\": "
+     "[102.0, 0.5]}\"}]",
+     NULL},
+    {"spectrum newlines", "a,b,c\n1,2,3\n\"Once upon \na time\",5,6\n7,8,9\n", 0,
+     "[{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"},{\"a\":\"Once upon \\na time\",\"b\":\"5\","
+     "\"c\":\"6\"},{\"a\":\"7\",\"b\":\"8\",\"c\":\"9\"}]",
+     NULL},
+    {"spectrum newlines_crlf", "a,b,c\r\n1,2,3\r\n\"Once upon \r\na time\",5,6\r\n7,8,9\r\n", 0,
+     "[{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"},{\"a\":\"Once upon \\r\\na time\",\"b\":\"5\","
+     "\"c\":\"6\"},{\"a\":\"7\",\"b\":\"8\",\"c\":\"9\"}]",
+     NULL},
+    {"spectrum quotes_and_newlines", "a,b\n1,\"ha \n\"\"ha\"\" \nha\"\n3,4\n", 0,
+     "[{\"a\":\"1\",\"b\":\"ha \\n\\\"ha\\\" \\nha\"},{\"a\":\"3\",\"b\":\"4\"}]", NULL},
+    {"spectrum simple", "a,b,c\n1,2,3\n", 0, "[{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}]", NULL},
+    {"spectrum simple_crlf", "a,b,c\r\n1,2,3\r\n", 0, "[{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}]",
+     NULL},
+    {"spectrum utf8", "a,b,c\n1,2,3\n4,5,\xca\xa4\n", 0,
+     "[{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"},{\"a\":\"4\",\"b\":\"5\",\"c\":\"\xca\xa4\"}]", NULL},
+    {"spectrum null (bare NULL is SQL NULL here)", "a,b,c\n1,\"\",2\n3,NULL,4\n5,\"NULL\",6\n", 0,
+     "[{\"a\":\"1\",\"b\":\"\",\"c\":\"2\"},{\"a\":\"3\",\"b\":null,\"c\":\"4\"},"
+     "{\"a\":\"5\",\"b\":\"NULL\",\"c\":\"6\"}]",
+     NULL},
+    {"spectrum latin1 (invalid UTF-8 becomes U+FFFD)", "a,b\n1,\"caf\xe9\"\n", 0,
+     "[{\"a\":\"1\",\"b\":\"caf\xef\xbf\xbd\"}]", NULL},
+    {"spectrum location_coordinates (quote in a bare field: refused)",
+     "Contact Phone Number,Location Coordinates\n02095257564,37\xb0"
+     "36'37.8\"N\n",
+     0, NULL, "t.csv:2:23: quote inside an unquoted field"},
+    {"spectrum newlines_cr (CR line ends: refused)", "a,b,c\r1,2,3\r", 0, NULL,
+     "carriage return not followed"},
 };
 
 static int mem_fd(const char *data, size_t len)
