@@ -26,4 +26,46 @@ wait_idle
 is "sync finished" "$(api "$URL/status" | jq .update_in_progress)" false
 zombies=$(ps -eo stat,ppid | awk -v p="$(pgrep -f "pmacache-fcgi -c $CONF" | tr '\n' '|')" '$1 ~ /^Z/' | wc -l)
 is "no zombies" "$zombies" 0
+
+# A cron run, a CLI run and POST /refresh started within one second: one sync runs, the
+# others are turned away. The import is large enough (30,000 rows) to still be running
+# when the last of them starts.
+"$GEN" -n 30000 csv > "$DIR/big.csv"
+make_csv_sync
+echo "$DIR/big.csv" > "$DIR/next.csv"
+sed -i "s|^sync_bin = .*|sync_bin = $DIR/csv-sync|" "$CONF"
+"$PMACACHE" -c "$CONF" restart >/dev/null
+for round in 1 2 3; do
+	(cd / && env -i PATH=/usr/bin:/bin "$SYNC" -c "$CONF" --csv "$DIR/big.csv" >>"$DIR/cron.log" 2>&1; echo $? > "$DIR/cron.rc") &
+	("$SYNC" -c "$CONF" --csv "$DIR/big.csv" 2>>"$DIR/cli.log"; echo $? > "$DIR/cli.rc") &
+	r=$(api -X POST "$URL/refresh" | jq -r .status)
+	wait
+	wait_idle
+	cron=$(cat "$DIR/cron.rc") cli=$(cat "$DIR/cli.rc")
+	won=$(((cron == 0) + (cli == 0))) lost=$(((cron == 9) + (cli == 9)))
+	[ "$r" = triggered ] && won=$((won + 1))
+	[ "$r" = "already in progress" ] && lost=$((lost + 1))
+	is "round $round: cron, CLI and /refresh at once: one ran (cron $cron, CLI $cli, /refresh $r)" "$won:$lost" "1:2"
+done
+check "the ones turned away said already running" grep -q 'already running' "$DIR/cli.log" "$DIR/cron.log"
+
+# 100 refreshes, one after the other: every sync child is reaped, fds stay flat.
+pids=$(pgrep -f "pmacache-fcgi -c $CONF" | tr '\n' ' ')
+fds() { local n=0 p; for p in $pids; do n=$((n + $(ls /proc/$p/fd | wc -l))); done; echo $n; }
+"$GEN" -n 50 csv > "$DIR/small.csv"
+echo "$DIR/small.csv" > "$DIR/next.csv"
+sed -i "s|^min_rows_ratio.*||" "$CONF"; echo "min_rows_ratio = 0" >> "$CONF"
+"$PMACACHE" -c "$CONF" restart >/dev/null
+pids=$(pgrep -f "pmacache-fcgi -c $CONF" | tr '\n' ' ')
+fd0=$(fds) triggered=0
+for i in $(seq 100); do
+	[ "$(api -X POST "$URL/refresh" | jq -r .status)" = triggered ] && triggered=$((triggered + 1))
+	wait_idle
+done
+is "100 refreshes triggered" "$triggered" 100
+is "all succeeded" "$(api "$URL/status" | jq -r .last_sync.result)" success
+is "0 zombies after 100 refreshes" "$(ps -eo stat= | grep -c '^Z' || true)" 0
+fd1=$(fds)
+check "responder fds flat ($fd0 -> $fd1)" test "$fd1" -le $((fd0 + 4))
+is "no sync left running" "$(pgrep -c -f "pmacache-sync -c $CONF" || true)" 0
 finish
