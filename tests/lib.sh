@@ -69,6 +69,16 @@ wait_idle() {
 	return 1
 }
 
+# zombies: zombie processes of ours (the sync, its wrappers, the browser and driver, the
+# responders), or whose parent is one of the responders. Other zombies on the machine are
+# not ours to count.
+zombies() {
+	local resp
+	resp=$(pgrep -f "pmacache-fcgi -c ${CONF:-/nonexistent}" | paste -sd'|' -)
+	ps -eo stat=,ppid=,comm= | awk -v r="^(${resp:-none})\$" \
+		'$1 ~ /^Z/ && ($2 ~ r || $3 ~ /^(pmacache|chrom|csv-sync|slow-sync|gated-sync)/)' | wc -l
+}
+
 finish() {
 	exit $((T_FAILS > 0))
 }

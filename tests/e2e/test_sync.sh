@@ -78,7 +78,7 @@ done
 check "driver and browser processes were inspected ($seen)" test "$seen" -gt 0
 is "no lock or FastCGI socket in chromedriver/chromium" "$leak" 0
 wait_idle
-zombies=$(ps -eo stat= | grep -c '^Z' || true)
+zombies=$(zombies)
 is "no zombies after the refreshes" "$zombies" 0
 
 # 3b. SSE over a real sync: cached, the real phases, updated, done.
