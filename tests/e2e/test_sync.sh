@@ -166,10 +166,22 @@ when_downloading() {
 	done) &
 }
 kill_browser() { pkill -9 -x -P "$(pgrep -x chromedriver | paste -sd, -)" chromium; }
+# While the browser runs: which argv or environment on the machine holds a secret? (grep -f,
+# so the secrets are not in grep's own argv.)
+(umask 077; printf '%s\n' "$(cat "$PMA_PASSWORD_FILE")" "$KEY" > "$DIR/secrets")
+scan_then_kill() {
+	pgrep -x chromium > "$DIR/scanned"
+	for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do
+		grep -qaFf "$DIR/secrets" "$f" 2>/dev/null && echo "$f"
+	done > "$DIR/proc-hits"
+	kill_browser
+}
 cut_proxy() { pkill -9 -P "$(cat "$fp/nginx.pid")"; } # its workers: the connections drop
-when_downloading kill_browser
+when_downloading scan_then_kill
 expect_failure browser-crash 3 "$(via crash "$slow_port")" "the browser failed"
 wait
+check "argv and environments were scanned while Chromium ran ($(wc -l < "$DIR/scanned") processes)" test -s "$DIR/scanned"
+is "no argv or environment holds the password or the key" "$(cat "$DIR/proc-hits")" ""
 when_downloading cut_proxy
 expect_failure cut-chunked 6 "$(via cut "$slow_port")" "export download was cut off"
 wait

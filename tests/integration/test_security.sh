@@ -35,6 +35,11 @@ for p in /data_cache.json /cache/data_cache.json /_pmacache/current/data_cache.j
 	check "path $p: no data" sh -c "! grep -q order_number '$DIR/trick'"
 done
 is "FastCGI socket mode" "$(stat -c %a "$DIR/run/fcgi.sock")" 660
+# The only TCP port open is nginx's listen: the responders listen on no port at all.
+resp=$(pgrep -f "pmacache-fcgi -c $CONF" | paste -sd'|' -)
+is "responders listen on no TCP port" "$(ss -Hltnp | grep -Ec "pid=($resp),")" 0
+ngx=$(pgrep -f "nginx -c $DIR/run/nginx.conf" | paste -sd'|' -)
+is "nginx listens on its listen only" "$(ss -Hltnp | grep -E "pid=($ngx)," | awk '{print $4}' | sort -u)" "127.0.0.1:$PORT"
 
 # Secrets never reach argv or environments of our processes, nor the logs.
 pids=$(pgrep -f "$DIR" | tr '\n' ' ')
