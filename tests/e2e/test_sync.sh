@@ -110,7 +110,10 @@ expect_failure() { # name code conf pattern
 	is "$name: no temp folders left" "$(ls "$CACHE" | grep -c '^tmp\.')" 0
 }
 (umask 077; echo "wrong-$RANDOM" > "$DIR/wrong_pw")
+alog=$STACK/log/nginx-access.log
+before=$(wc -l < "$alog")
 expect_failure wrong-password 4 "$(variant wrongpw "s|^pma_password_file = .*|pma_password_file = $DIR/wrong_pw|")" "rejected the login"
+is "wrong password: one login attempt (POSTs to phpMyAdmin)" "$(tail -n +$((before + 1)) "$alog" | grep -c '"POST ')" 1
 cp "$PMA_PASSWORD_FILE" "$DIR/open_pw"; chmod 644 "$DIR/open_pw"
 "$SYNC" -c "$(variant openpw "s|^pma_password_file = .*|pma_password_file = $DIR/open_pw|")" 2>"$DIR/openpw.log"
 is "password file 0644: exit 2" "$?" 2
