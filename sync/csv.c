@@ -199,6 +199,7 @@ struct parser {
 	const char *name;
 	enum state st;
 	int header;            /* still reading the header row */
+	int eof;               /* the input has ended: the last record lacks its line end */
 	long long line;        /* current physical line, 1-based */
 	long long line_start;  /* input offset where it starts */
 	long long fline, fcol; /* where the current field started */
@@ -354,7 +355,10 @@ static int record_end(struct parser *p, long long col)
 		return 0;
 	}
 	if (p->nfield != p->nkeys)
-		return fail(p, p->line, col, "expected %zu fields, got %zu", p->nkeys, p->nfield);
+		return fail(p, p->line, col, "expected %zu fields, got %zu%s", p->nkeys, p->nfield,
+		            p->eof ? " in the last row, which has no line end (is the export "
+		                     "truncated?)"
+		                   : "");
 	putc1(&p->out, '}');
 	p->rows++;
 	p->nfield = 0;
@@ -626,6 +630,7 @@ int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *la
 		fail(&p, p.fline, p.fcol, "unterminated quoted field (is the export truncated?)");
 		goto out;
 	}
+	p.eof = 1;
 	if (p.st == S_QUOTE1 || p.st == S_BARE || p.in_field) {
 		if (field_end(&p, p.st == S_QUOTE1, col) < 0 || record_end(&p, col) < 0)
 			goto out;

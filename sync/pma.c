@@ -433,6 +433,32 @@ static void export_url(const struct conf *c, char *url, size_t len)
 	curl_free(tb);
 }
 
+/*
+ * phpMyAdmin ends every CSV row, the last one too, with a line end. A download that does not
+ * is cut off, even where the cut leaves whole-looking fields (a bare NULL cut to "NU").
+ */
+static int ends_with_eol(struct browser *b, const char *file, long long size)
+{
+	char c = 0;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || (size > 0 && pread(fd, &c, 1, size - 1) != 1)) {
+		snprintf(b->err, b->errlen, "%s: %s", file, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return EXIT_EXPORT;
+	}
+	close(fd);
+	if (size > 0 && c != '\n') {
+		snprintf(b->err, b->errlen,
+		         "%s: the export ends without a line end, after %lld bytes (is the export "
+		         "truncated?)",
+		         file, size);
+		return EXIT_VALIDATION;
+	}
+	return EXIT_OK;
+}
+
 /* The export was answered with a page that replaced the export form. */
 static int export_page(struct browser *b, const struct page *pg)
 {
@@ -519,7 +545,7 @@ static int export_table(struct browser *b, const char *url, char *csv_path, size
 			if (stable >= 2) {
 				snprintf(csv_path, pathlen, "%s", file);
 				sync_phase("download", -1, size);
-				return EXIT_OK;
+				return ends_with_eol(b, file, size);
 			}
 		} else if (!pending && started && ++vanished >= 2) {
 			snprintf(b->err, b->errlen,

@@ -59,6 +59,9 @@ static const struct {
      "[{\"a\\\"q\":\"1\",\"b\\\\\\\\\":\"2\"}]", NULL},
     {"unterminated quote", "\"a\",\"b\"\n\"1\",\"2\n", 0, NULL, "t.csv:2:5: unterminated"},
     {"too few fields", "\"a\",\"b\"\n\"1\"\n", 0, NULL, "t.csv:2:4: expected 2 fields, got 1"},
+    {"too few fields, cut", "\"a\",\"b\"\n\"1\",\"2\"\n\"3\"", 0, NULL,
+     "t.csv:3:4: expected 2 fields, got 1 in the last row, which has no line end (is the export "
+     "truncated?)"},
     {"too many fields", "\"a\",\"b\"\n\"1\",\"2\",\"3\"\n", 0, NULL, "t.csv:2:9: too many fields"},
     {"HTML page", "<!DOCTYPE html><html><body>Error</body></html>", 0, NULL,
      "t.csv:1:1: this is an HTML page"},
