@@ -529,7 +529,8 @@ static int export_table(struct browser *b, const char *url, char *csv_path, size
 	 * The download: done when no .crdownload is left and the file's size is stable. A
 	 * download that was cut off (the connection dropped mid-body) makes Chromium delete its
 	 * .crdownload: a partial file that vanishes without a finished one is a failed export.
-	 * The browser is asked for its window every second, so a crashed Chromium is noticed.
+	 * The page is read every second: a crashed Chromium fails the read, and a page that
+	 * replaced the export form (an error answered instead of a file) is the answer.
 	 */
 	until = now_s() + (b->c->sync_timeout > 10 ? b->c->sync_timeout : 10);
 	while (!sync_stop && now_s() < until) {
@@ -567,7 +568,7 @@ static int export_table(struct browser *b, const char *url, char *csv_path, size
 			alive = now_s();
 			if ((rc = page_state(b, &pg)) != WD_OK)
 				return wd_fail(b, rc, EXIT_BROWSER, "waiting for the download");
-			if (!started && !pg.go) /* an answer the browser showed instead of saving */
+			if (!started && !file[0] && !pg.go) /* shown instead of saved */
 				return export_page(b, &pg);
 		}
 		sleep_ms(POLL_MS);
