@@ -50,6 +50,24 @@ static int lock_file(const char *cache_dir, const char *name, int op)
 	return fd;
 }
 
+int cache_write_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = off < 0 ? write(fd, p, len) : pwrite(fd, p, len, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+		if (off >= 0)
+			off += w;
+	}
+	return 0;
+}
+
 ssize_t cache_read_file(const char *cache_dir, const char *name, char *buf, size_t len)
 {
 	char path[4096];
@@ -266,7 +284,6 @@ int cache_write_file(const char *cache_dir, const char *name, const char *buf, s
                      char *err, size_t errlen)
 {
 	char tmp[4096], dst[4096];
-	size_t off = 0;
 	int fd;
 
 	snprintf(tmp, sizeof(tmp), "%s/tmp.%s.XXXXXX", cache_dir, name);
@@ -275,15 +292,9 @@ int cache_write_file(const char *cache_dir, const char *name, const char *buf, s
 		errf(err, errlen, "%s: %s", tmp, strerror(errno));
 		return -1;
 	}
-	while (off < len) {
-		ssize_t n = write(fd, buf + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			errf(err, errlen, "write %s: %s", tmp, strerror(errno));
-			goto fail;
-		}
-		off += (size_t)n;
+	if (cache_write_all(fd, buf, len, -1) < 0) {
+		errf(err, errlen, "write %s: %s", tmp, strerror(errno));
+		goto fail;
 	}
 	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
 		errf(err, errlen, "fsync %s: %s", tmp, strerror(errno));

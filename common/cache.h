@@ -69,6 +69,10 @@ int cache_sync_holds(int fd);
 int cache_write_file(const char *cache_dir, const char *name, const char *buf, size_t len,
                      char *err, size_t errlen);
 
+/* Write all of buf to fd at offset off, or at the file position when off < 0, retrying
+ * short writes and EINTR. Returns 0, or -1 (errno set). */
+int cache_write_all(int fd, const void *buf, size_t len, off_t off);
+
 /* Read a small file into buf (NUL-terminated). Returns bytes read, or -1 (errno set). */
 ssize_t cache_read_file(const char *cache_dir, const char *name, char *buf, size_t len);
 

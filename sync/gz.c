@@ -1,5 +1,6 @@
 #include "gz.h"
 
+#include "../common/cache.h"
 #include "csv.h"
 
 #include <errno.h>
@@ -38,23 +39,6 @@ struct gz {
 	off_t off;            /* where the next compressed byte goes */
 };
 
-static int write_at(int fd, const void *buf, size_t len, off_t off)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t w = pwrite(fd, p, len, off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
 /* Deflate what is in z's input (with flush) and write it out. Runs on the gz thread. */
 static int pump(struct gz *g, int flush)
 {
@@ -67,7 +51,7 @@ static int pump(struct gz *g, int flush)
 			return -1;
 		}
 		have = GZ_OUT - g->z.avail_out;
-		if (write_at(g->fd, g->zbuf, have, g->off) < 0) {
+		if (cache_write_all(g->fd, g->zbuf, have, g->off) < 0) {
 			snprintf(g->why, sizeof(g->why), "writing the gzip copy: %s",
 			         strerror(errno));
 			return -1;
@@ -256,9 +240,9 @@ long long gz_finish(struct gz *g, int json_fd, char *err, size_t errlen)
 		trailer[i] = (unsigned char)(crc >> (8 * i));
 		trailer[4 + i] = (unsigned char)(total >> (8 * i));
 	}
-	if (write_at(g->fd, head, sizeof(head), 0) < 0 ||
-	    write_at(g->fd, env, hl, sizeof(head)) < 0 ||
-	    write_at(g->fd, trailer, sizeof(trailer), g->off) < 0) {
+	if (cache_write_all(g->fd, head, sizeof(head), 0) < 0 ||
+	    cache_write_all(g->fd, env, hl, sizeof(head)) < 0 ||
+	    cache_write_all(g->fd, trailer, sizeof(trailer), g->off) < 0) {
 		snprintf(err, errlen, "writing the gzip copy: %s", strerror(errno));
 		goto out;
 	}

@@ -16,20 +16,6 @@
 
 #define GZ_LEVEL 1 /* fast: the copy exists to save bandwidth, not disk */
 
-static int write_all(int fd, const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void phase(const struct snap_opts *o, const char *name, long long rows, long long bytes)
 {
 	if (o->phase)
@@ -81,7 +67,7 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	}
 
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_DATA_GZ);
-	if ((gz_fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
+	if ((gz_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
@@ -152,7 +138,7 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	mtext = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN);
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_META);
 	if ((meta_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
-	    write_all(meta_fd, mtext, strlen(mtext)) < 0 || fsync(meta_fd) < 0) {
+	    cache_write_all(meta_fd, mtext, strlen(mtext), -1) < 0 || fsync(meta_fd) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
