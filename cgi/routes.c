@@ -197,7 +197,10 @@ static void fetch_data(struct req *r)
 		req_error(r, 500, NULL, "Could not start the refresh");
 		return;
 	}
-	rc = cache_current(r->cf->cache_dir, &s, info != NULL, err, sizeof(err));
+	/* The fast path needs only the snapshot's name: nginx sends the file itself (sendfile,
+	 * ETag, 304, gzip_static). With refresh=true the body carries _info: streamed here. */
+	rc = info == NULL ? cache_current_id(r->cf->cache_dir, s.id, sizeof(s.id), err, sizeof(err))
+	                  : cache_current(r->cf->cache_dir, &s, 1, err, sizeof(err));
 	if (rc == 1) {
 		req_error(r, 503, NULL, "No cached data");
 		return;
@@ -208,13 +211,11 @@ static void fetch_data(struct req *r)
 		return;
 	}
 	if (info == NULL) {
-		/* The fast path: nginx sends the file itself (sendfile, ETag, 304, gzip_static). */
 		req_header(r,
 		           "Status: 200 OK\r\nX-Accel-Redirect: /_pmacache/snapshots/%s/%s\r\n\r\n",
 		           s.id, CACHE_DATA);
 		return;
 	}
-	/* With refresh=true the body carries _info, so it is streamed from here. */
 	gmtime_r(&s.mtime, &tm);
 	strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	if (routes_etag_match(req_param(r, "HTTP_IF_NONE_MATCH"), s.etag)) {

@@ -122,6 +122,29 @@ out:
 	return rc;
 }
 
+int cache_current_id(const char *cache_dir, char *id, size_t idlen, char *err, size_t errlen)
+{
+	char path[4096], link[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/current", cache_dir);
+	if ((n = readlink(path, link, sizeof(link) - 1)) < 0) {
+		if (errno == ENOENT)
+			return 1;
+		errf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	link[n] = '\0';
+	/* link is "snapshots/<id>" */
+	if (strncmp(link, "snapshots/", 10) != 0 || strlen(link + 10) >= idlen ||
+	    strchr(link + 10, '/') != NULL) {
+		errf(err, errlen, "%s: unexpected target '%s'", path, link);
+		return -1;
+	}
+	memcpy(id, link + 10, strlen(link + 10) + 1);
+	return 0;
+}
+
 /* Snapshots never change once published: what was read of one is kept, by id. */
 static pthread_mutex_t memo_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct cache_snap memo;
@@ -130,12 +153,9 @@ static char memo_dir[4096];
 int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char *err,
                   size_t errlen)
 {
-	int hit;
-
 	char path[4096], link[256], meta[16384];
 	struct stat st;
-	ssize_t n;
-	int lk, fd = -1, rc = -1;
+	int lk, hit, fd = -1, rc = -1;
 
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
@@ -143,23 +163,10 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 		errf(err, errlen, "%s/cache.lock: %s", cache_dir, strerror(errno));
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/current", cache_dir);
-	if ((n = readlink(path, link, sizeof(link) - 1)) < 0) {
-		if (errno == ENOENT) {
-			rc = 1;
-			goto out;
-		}
-		errf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((rc = cache_current_id(cache_dir, s->id, sizeof(s->id), err, errlen)) != 0)
 		goto out;
-	}
-	link[n] = '\0';
-	/* link is "snapshots/<id>" */
-	if (strncmp(link, "snapshots/", 10) != 0 || strlen(link + 10) >= sizeof(s->id) ||
-	    strchr(link + 10, '/') != NULL) {
-		errf(err, errlen, "%s: unexpected target '%s'", path, link);
-		goto out;
-	}
-	memcpy(s->id, link + 10, strlen(link + 10) + 1);
+	rc = -1;
+	snprintf(link, sizeof(link), "snapshots/%s", s->id);
 	snprintf(s->etag, sizeof(s->etag), "\"%s\"", s->id);
 	snprintf(path, sizeof(path), "%s/%s/%s", cache_dir, link, CACHE_DATA);
 	pthread_mutex_lock(&memo_mu);

@@ -51,6 +51,14 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
                   size_t errlen);
 
 /*
+ * Only the id of the current snapshot, from the current link, without the lock or the
+ * metadata. rename(2) swaps the link atomically and a snapshot folder outlives the next
+ * swaps (pruning keeps CACHE_KEEP), so a reader that only names the snapshot for nginx to
+ * open needs no more. Returns 0, 1 when there is no cache yet, or -1 on error.
+ */
+int cache_current_id(const char *cache_dir, char *id, size_t idlen, char *err, size_t errlen);
+
+/*
  * Try to take the single-flight sync lock without waiting. Returns 0 with the locked fd in
  * *fd (O_CLOEXEC), 1 if another sync holds it, -1 on error.
  */
