@@ -42,7 +42,9 @@ static void *watcher(void *arg)
 
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n <= 0 && errno != EINTR) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
 			pthread_mutex_lock(&watch_mu);
 			watch_ok = 0;
 			pthread_cond_broadcast(&watch_cv);

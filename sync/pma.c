@@ -259,6 +259,14 @@ struct page {
 	int user, loginform, nav, go;
 };
 
+/* Control characters (newlines, tabs) become spaces. */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < ' ')
+			*s = ' ';
+}
+
 static int page_state(struct browser *b, struct page *pg)
 {
 	struct json_object *v = NULL, *f;
@@ -283,13 +291,8 @@ static int page_state(struct browser *b, struct page *pg)
 	BOOL("go", pg->go)
 #undef STR
 #undef BOOL
-	/* They go into one-line messages. */
-	for (char *s = pg->error; *s; s++)
-		if ((unsigned char)*s < ' ')
-			*s = ' ';
-	for (char *s = pg->text; *s; s++)
-		if ((unsigned char)*s < ' ')
-			*s = ' ';
+	one_line(pg->error); /* they go into one-line messages */
+	one_line(pg->text);
 	json_object_put(v);
 	return WD_OK;
 }

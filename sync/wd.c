@@ -75,6 +75,7 @@ int wd_request(struct wd *w, const char *method, const char *path, const char *b
 	char url[1024];
 	CURLcode cc;
 	CURL *c = w->curl;
+	double took = 0;
 	int rc = WD_ETRANSPORT;
 
 	if (value)
@@ -142,11 +143,9 @@ int wd_request(struct wd *w, const char *method, const char *path, const char *b
 	if (value)
 		*value = json_object_get(v);
 	rc = WD_OK;
-out : {
-	double t = 0;
-	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &t);
-	log_debug("webdriver %s %s: %.0f ms", method, path, t * 1000);
-}
+out:
+	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &took);
+	log_debug("webdriver %s %s: %.0f ms", method, path, took * 1000);
 	if (rc != WD_OK)
 		log_debug("webdriver %s %s: HTTP %ld %s %s | %.300s", method, path, w->status,
 		          w->error, w->message, rb.p ? rb.p : "");
