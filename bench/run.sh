@@ -215,13 +215,7 @@ say "8. full sync of $ROWS rows from the demo phpMyAdmin through headless Chromi
 "$PMACACHE" -c "$B/pmacache.conf" stop >/dev/null
 if bash "$TOP/scripts/pma-stack.sh" up "$B/stack" "$ROWS" >/dev/null; then
 	. "$B/stack/stack.env"
-	cat >> "$B/pmacache.conf" <<CONF
-pma_url = $PMA_URL
-pma_user = $PMA_USER
-pma_password_file = $PMA_PASSWORD_FILE
-pma_db = $PMA_DB
-pma_table = $PMA_TABLE
-CONF
+	cat "$B/stack/pmacache-pma.conf" >> "$B/pmacache.conf"
 	"$SYNC" -c "$B/pmacache.conf" --force 2>/dev/null # warm-up: php-fpm's opcache
 	declare -A PH=()
 	TOT=()

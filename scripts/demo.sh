@@ -33,12 +33,8 @@ cache_dir = cache
 run_dir = run
 api_keys_file = api_keys
 sync_bin = $here/sync/pmacache-sync
-pma_url = $PMA_URL
-pma_user = $PMA_USER
-pma_password_file = $PMA_PASSWORD_FILE
-pma_db = $PMA_DB
-pma_table = $PMA_TABLE
 CONF
+	cat "$demo/stack/pmacache-pma.conf" >> "$conf"
 	echo "== first sync from phpMyAdmin through headless Chromium"
 	"$here/sync/pmacache-sync" -c "$conf" --force
 	"$here/scripts/pmacache" -c "$conf" start

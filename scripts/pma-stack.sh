@@ -168,6 +168,12 @@ DB_PORT=$db_port
 DB_SOCKET=$dir/mysql/mysqld.sock
 ROWS=$rows
 ENV
+	# The same as pmacache.conf lines, for whoever points a pmacache at this stack.
+	(
+		. "$dir/stack.env"
+		printf 'pma_url = %s\npma_user = %s\npma_password_file = %s\npma_db = %s\npma_table = %s\n' \
+			"$PMA_URL" "$PMA_USER" "$PMA_PASSWORD_FILE" "$PMA_DB" "$PMA_TABLE"
+	) > "$dir/pmacache-pma.conf"
 	echo "pma-stack: phpMyAdmin on http://127.0.0.1:$pma_port/ (MariaDB port $db_port, $rows rows in shop.orders)"
 }
 

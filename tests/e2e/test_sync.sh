@@ -9,11 +9,7 @@ STACK=$TMPBASE/e2e-stack
 bash "$TOP/scripts/pma-stack.sh" up "$STACK" "$ROWS" >/dev/null || { notok "demo stack up"; finish; }
 . "$STACK/stack.env"
 stack_down() { bash "$TOP/scripts/pma-stack.sh" down "$STACK" >/dev/null 2>&1; }
-inst_up e2e "pma_url = $PMA_URL
-pma_user = $PMA_USER
-pma_password_file = $PMA_PASSWORD_FILE
-pma_db = $PMA_DB
-pma_table = $PMA_TABLE
+inst_up e2e "$(cat "$STACK/pmacache-pma.conf")
 sync_timeout = 120"
 trap 'inst_down; stack_down' EXIT
 no_browser() { ! pgrep -x chromium >/dev/null && ! pgrep -x chromedriver >/dev/null && ! pgrep -f chrome_crashpad >/dev/null; }
