@@ -1,8 +1,13 @@
 #include "req.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define COPY_BUF (64 * 1024)
 
 static const char *const qnames[Q__MAX] = {"refresh", "stream", "payload", "last_event_id"};
 
@@ -183,4 +188,56 @@ void req_error(struct req *r, int status, const char *extra, const char *msg)
 	/* Our messages are fixed ASCII without quotes or backslashes. */
 	snprintf(body, sizeof(body), "{\"status\":\"error\",\"message\":\"%s\"}", msg);
 	req_json(r, status, extra, body);
+}
+
+/* Whether p starts a list member that ends after n bytes (at the end, OWS or a comma). */
+static int member_end(const char *p, size_t n)
+{
+	return p[n] == '\0' || p[n] == ',' || p[n] == ' ' || p[n] == '\t';
+}
+
+int req_etag_match(const char *inm, const char *etag)
+{
+	/* If-None-Match: "*" or a list of "a", W/"b" (RFC 9110 13.1.2: weak comparison). */
+	size_t n = strlen(etag);
+	const char *p = inm;
+
+	if (inm == NULL || n == 0)
+		return 0;
+	while (*p) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '*' && member_end(p, 1))
+			return 1;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		if (strncmp(p, etag, n) == 0 && member_end(p, n))
+			return 1;
+		p += strcspn(p, ",");
+	}
+	return 0;
+}
+
+int req_copy_body(struct req *r, int fd, off_t off, long long len)
+{
+	char *buf = malloc(COPY_BUF);
+	int rc = -1;
+
+	if (buf == NULL)
+		return -1;
+	while (len > 0) {
+		ssize_t n = pread(fd, buf, len < COPY_BUF ? (size_t)len : COPY_BUF, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto out;
+		if (req_write(r, buf, (size_t)n) < 0)
+			goto out;
+		off += n;
+		len -= n;
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
 }

@@ -6,6 +6,7 @@
 
 #include <fcgiapp.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* The query parameters we know; anything else is ignored. */
 enum qkey { Q_REFRESH, Q_STREAM, Q_PAYLOAD, Q_LAST_EVENT_ID, Q__MAX };
@@ -44,6 +45,12 @@ int req_header(struct req *r, const char *fmt, ...) __attribute__((format(printf
 /* Write raw bytes; returns 0, or -1 if the client has gone. */
 int req_write(struct req *r, const void *buf, size_t len);
 int req_flush(struct req *r);
+
+/* Send len bytes of fd from off to the client. Returns 0, or -1 if the client went away. */
+int req_copy_body(struct req *r, int fd, off_t off, long long len);
+
+/* Whether an If-None-Match header value names etag (quoted): "*", a list, weak validators. */
+int req_etag_match(const char *inm, const char *etag);
 
 /* "200 OK" and friends. */
 const char *req_reason(int status);

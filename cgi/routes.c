@@ -16,8 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define COPY_BUF (64 * 1024)
-
 static void health(struct req *r)
 {
 	char body[96], iso[32];
@@ -135,52 +133,6 @@ static const char *trigger(struct req *r)
 	}
 }
 
-int routes_etag_match(const char *inm, const char *etag)
-{
-	/* If-None-Match: "a", W/"b", * */
-	size_t n = strlen(etag);
-	const char *p = inm;
-
-	if (inm == NULL)
-		return 0;
-	while (*p) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		if (*p == '*')
-			return 1;
-		if (strncmp(p, "W/", 2) == 0)
-			p += 2;
-		if (strncmp(p, etag, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
-			return 1;
-		p += strcspn(p, ",");
-	}
-	return 0;
-}
-
-int routes_copy_body(struct req *r, int fd, off_t off, long long len)
-{
-	char *buf = malloc(COPY_BUF);
-	int rc = -1;
-
-	if (buf == NULL)
-		return -1;
-	while (len > 0) {
-		ssize_t n = pread(fd, buf, len < COPY_BUF ? (size_t)len : COPY_BUF, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto out;
-		if (req_write(r, buf, (size_t)n) < 0)
-			goto out;
-		off += n;
-		len -= n;
-	}
-	rc = 0;
-out:
-	free(buf);
-	return rc;
-}
-
 static void fetch_data(struct req *r)
 {
 	struct cache_snap s;
@@ -218,7 +170,7 @@ static void fetch_data(struct req *r)
 	}
 	gmtime_r(&s.mtime, &tm);
 	strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	if (routes_etag_match(req_param(r, "HTTP_IF_NONE_MATCH"), s.etag)) {
+	if (req_etag_match(req_param(r, "HTTP_IF_NONE_MATCH"), s.etag)) {
 		snprintf(hdr, sizeof(hdr), "ETag: %s\r\nLast-Modified: %s\r\n", s.etag, lm);
 		req_header(r, "Status: 304 Not Modified\r\n%s\r\n", hdr);
 		close(s.fd);
@@ -230,7 +182,7 @@ static void fetch_data(struct req *r)
 	           "Last-Modified: %s\r\nContent-Length: %lld\r\n\r\n",
 	           lm, (long long)strlen(pre) + s.size - 1);
 	if (!r->head && req_write(r, pre, strlen(pre)) == 0)
-		routes_copy_body(r, s.fd, 1, s.size - 1);
+		req_copy_body(r, s.fd, 1, s.size - 1);
 	close(s.fd);
 }
 

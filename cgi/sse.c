@@ -2,7 +2,7 @@
 
 #include "../common/cache.h"
 #include "../common/log.h"
-#include "routes.h"
+#include "req.h"
 #include "spawn.h"
 
 #include <errno.h>
@@ -214,7 +214,7 @@ static int send_snapshot(struct stream *s, const char *type, const char *resume)
 	rc = event_begin(s, type);
 	if (rc == 0 &&
 	    (req_write(s->r, head, (size_t)n) < 0 ||
-	     routes_copy_body(s->r, snap.fd, 0, snap.size) < 0 || req_write(s->r, "}", 1) < 0))
+	     req_copy_body(s->r, snap.fd, 0, snap.size) < 0 || req_write(s->r, "}", 1) < 0))
 		rc = s->gone = -1;
 	close(snap.fd);
 	return rc < 0 ? -1 : event_end(s);

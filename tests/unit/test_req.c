@@ -24,6 +24,37 @@ static const struct {
     {"refresh=true%00", 0, 0, 0, NULL},
 };
 
+/* If-None-Match against the ETag "6b0ac4d0-46ffef2". */
+static const struct {
+	const char *inm;
+	int match;
+} etags[] = {
+    {"\"6b0ac4d0-46ffef2\"", 1},
+    {"*", 1},
+    {" * ", 1},
+    {"\"x\", *", 1},
+    {"*x", 0},
+    {"W/\"6b0ac4d0-46ffef2\"", 1},
+    {"\"a\", \"6b0ac4d0-46ffef2\"", 1},
+    {"\"a\",\"6b0ac4d0-46ffef2\"", 1},
+    {"\"a\" ,\t W/\"6b0ac4d0-46ffef2\" , \"b\"", 1},
+    {"\"6b0ac4d0-46ffef2\"\t", 1},
+    {"  \"6b0ac4d0-46ffef2\"  ", 1},
+    {"\"6b0ac4d0-46ffef2\", \"b\"", 1},
+    {"", 0},
+    {",,, ,", 0},
+    {"6b0ac4d0-46ffef2", 0},       /* unquoted */
+    {"\"6b0ac4d0-46ffef\"", 0},    /* a prefix */
+    {"\"6b0ac4d0-46ffef2x\"", 0},  /* longer */
+    {"\"6b0ac4d0-46ffef2\"x", 0},  /* trailing garbage */
+    {"\"6b0ac4d0-46ffef3\"", 0},   /* another snapshot */
+    {"w/\"6b0ac4d0-46ffef2\"", 0}, /* the weak prefix is case-sensitive */
+    {"W/W/\"6b0ac4d0-46ffef2\"", 0},
+    {"\"a\", \"b\", \"c\"", 0},
+    {"\"a\" \"6b0ac4d0-46ffef2\"", 0}, /* no comma: one malformed member */
+    {"\xff\xfe garbage, \x01", 0},
+};
+
 void test_req(void)
 {
 	struct conf cf;
@@ -53,6 +84,10 @@ void test_req(void)
 	CHECK(req_parse(&r, &fr, &cf, err, sizeof(err)) == 0 &&
 	          strcmp(r.q[Q_LAST_EVENT_ID], "\"abc\"") == 0,
 	      "decoded last_event_id");
+	for (i = 0; i < sizeof(etags) / sizeof(etags[0]); i++)
+		CHECK(req_etag_match(etags[i].inm, "\"6b0ac4d0-46ffef2\"") == etags[i].match,
+		      "If-None-Match '%s': want %d", etags[i].inm, etags[i].match);
+	CHECK(!req_etag_match(NULL, "\"6b0ac4d0-46ffef2\""), "no If-None-Match");
 	CHECK(strcmp(r.path, "/fetch-data") == 0 && strcmp(r.method, "GET") == 0 && !r.head,
 	      "method and path");
 }
