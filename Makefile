@@ -12,7 +12,9 @@ CGI_SRC    = cgi/main.c cgi/req.c cgi/routes.c cgi/auth.c cgi/spawn.c cgi/sse.c
 SYNC_LIB   = sync/csv.c sync/snap.c sync/gz.c sync/pma.c sync/wd.c sync/proc.c
 SYNC_SRC   = sync/main.c $(SYNC_LIB)
 UNIT_SRC   = $(wildcard tests/unit/test_*.c) tests/unit/main.c
-UNIT_UNDER = $(COMMON_SRC) sync/csv.c sync/gz.c cgi/auth.c cgi/req.c
+UNIT_UNDER = $(COMMON_SRC) sync/csv.c sync/gz.c sync/snap.c cgi/auth.c cgi/req.c
+# tests/unit/test_snap.c injects faults into these calls.
+UNIT_WRAP  = $(foreach f,open write pwrite fsync futimens rename symlink mkdtemp,-Wl,--wrap=$(f))
 HDRS       = $(wildcard common/*.h cgi/*.h sync/*.h tests/unit/*.h)
 
 BINS = cgi/pmacache-fcgi sync/pmacache-sync
@@ -33,7 +35,11 @@ build/cmp-rows: tests/tools/cmp-rows.c
 	@mkdir -p build
 	$(CC) $(WARN) -O2 $(PKGCFLAGS) -o $@ tests/tools/cmp-rows.c $(PKGLIBS)
 
-TOOLS = build/gen-orders build/cmp-rows
+build/conf-keys: tests/tools/conf-keys.c common/conf.c common/log.c common/conf.h
+	@mkdir -p build
+	$(CC) $(WARN) -O2 -o $@ tests/tools/conf-keys.c common/conf.c common/log.c
+
+TOOLS = build/gen-orders build/cmp-rows build/conf-keys
 
 cgi/pmacache-fcgi: $(CGI_SRC) $(COMMON_SRC) $(HDRS)
 	$(CC) $(WARN) $(CFLAGS) $(PKGCFLAGS) -o $@ $(CGI_SRC) $(COMMON_SRC) -lfcgi -lpthread $(PKGLIBS)
@@ -43,11 +49,11 @@ sync/pmacache-sync: $(SYNC_SRC) $(COMMON_SRC) $(HDRS)
 
 build/unit: $(UNIT_SRC) $(UNIT_UNDER) $(HDRS)
 	@mkdir -p build
-	$(CC) $(WARN) -O1 -g $(PKGCFLAGS) -o $@ $(UNIT_SRC) $(UNIT_UNDER) -lfcgi -lpthread $(PKGLIBS)
+	$(CC) $(WARN) -O1 -g $(PKGCFLAGS) -o $@ $(UNIT_SRC) $(UNIT_UNDER) $(UNIT_WRAP) -lfcgi -lpthread $(PKGLIBS)
 
 build/unit-asan: $(UNIT_SRC) $(UNIT_UNDER) $(HDRS)
 	@mkdir -p build
-	$(CC) $(WARN) -O1 -g $(SAN) $(PKGCFLAGS) -o $@ $(UNIT_SRC) $(UNIT_UNDER) -lfcgi -lpthread $(PKGLIBS)
+	$(CC) $(WARN) -O1 -g $(SAN) $(PKGCFLAGS) -o $@ $(UNIT_SRC) $(UNIT_UNDER) $(UNIT_WRAP) -lfcgi -lpthread $(PKGLIBS)
 
 unit: build/unit build/unit-asan
 	@./build/unit

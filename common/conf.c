@@ -278,3 +278,8 @@ int conf_has_pma(const struct conf *c)
 	return c->pma_url[0] && c->pma_user[0] && c->pma_password_file[0] && c->pma_db[0] &&
 	       c->pma_table[0];
 }
+
+const char *conf_key_name(size_t i)
+{
+	return i < CONF_NKEYS ? conf_keys[i].name : NULL;
+}

@@ -58,4 +58,7 @@ int conf_get(const struct conf *c, const char *key, char *buf, size_t len);
 /* Whether the pma_* keys needed for a browser sync are all set. */
 int conf_has_pma(const struct conf *c);
 
+/* The name of the i-th key the parser knows, or NULL past the last. */
+const char *conf_key_name(size_t i);
+
 #endif

@@ -16,6 +16,9 @@ fi
 mkdir -p "$TMPBASE"
 
 ok() { echo "ok - $1"; }
+# skip NAME WHY: a check that could not run here. Counted as skipped, never as passed; under
+# CI a skip fails the run unless EXPECTED_SKIPS (in .ci/run) names it.
+skip() { echo "skip - $1${2:+: $2}"; }
 notok() { echo "not ok - $1${2:+: $2}"; T_FAILS=$((T_FAILS + 1)); }
 # check NAME COMMAND...: ok when the command succeeds.
 check() { local n=$1; shift; if "$@" >/dev/null 2>&1; then ok "$n"; else notok "$n" "failed: $*"; fi; }

@@ -28,5 +28,6 @@ void test_escape(void);
 void test_req(void);
 void test_cache(void);
 void test_gz(void);
+void test_snap(void);
 
 #endif

@@ -1,6 +1,7 @@
 #include "../../common/cache.h"
 #include "t.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,8 +35,10 @@ void test_cache(void)
 	struct cache_snap s;
 	int fd, fd2, i;
 
-	if (mkdtemp(dir) == NULL)
+	if (mkdtemp(dir) == NULL) {
+		CHECK(0, "setup: mkdtemp %s: %s", dir, strerror(errno));
 		return;
+	}
 	CHECK(cache_current(dir, &s, 0, err, sizeof(err)) == 1, "no cache yet");
 	CHECK(cache_write_file(dir, "x.json", "{}", 2, err, sizeof(err)) == 0 &&
 	          cache_read_file(dir, "x.json", buf, sizeof(buf)) == 2 && strcmp(buf, "{}") == 0,

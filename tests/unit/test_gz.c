@@ -2,6 +2,7 @@
 #include "../../sync/gz.h"
 #include "t.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -34,10 +35,15 @@ static void round_trip(const char *name, const char *csv, size_t csv_len)
 	struct gz *g;
 	z_stream z;
 
-	if (write(in, csv, csv_len) != (ssize_t)csv_len || lseek(in, 0, SEEK_SET) < 0)
-		return;
+	if (in < 0 || js < 0 || gzf < 0 || write(in, csv, csv_len) != (ssize_t)csv_len ||
+	    lseek(in, 0, SEEK_SET) < 0) {
+		CHECK(0, "%s: setup: memfd: %s", name, strerror(errno));
+		goto done;
+	}
 	g = gz_start(gzf, &out, 1, err, sizeof(err));
 	CHECK(g != NULL, "%s: gz_start: %s", name, err);
+	if (g == NULL)
+		goto done;
 	out.tap = gz_tap;
 	out.tap_arg = g;
 	CHECK(csv_convert(in, name, &out, "2026-01-02T03:04:05Z", &res, NULL, NULL, err,
@@ -64,6 +70,7 @@ static void round_trip(const char *name, const char *csv, size_t csv_len)
 	free(json);
 	free(gzb);
 	free(res.columns);
+done:
 	close(in);
 	close(js);
 	close(gzf);
@@ -79,6 +86,10 @@ void test_gz(void)
 	    "\"a\",\"b\"\n\"1\",NULL\n\"x\"\"y\",\"\xf0\x9f\x8e\x89\"\n",
 	};
 
+	if (big == NULL) {
+		CHECK(0, "setup: malloc");
+		return;
+	}
 	round_trip("header only", small[0], strlen(small[0]));
 	round_trip("small", small[1], strlen(small[1]));
 	/* Several chunks through the queue. */

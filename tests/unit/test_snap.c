@@ -1,0 +1,265 @@
+/*
+ * snap_build: the shrink guard at, above and below min_rows_ratio and with --force; and a
+ * fault injected into each system call of a build in turn (the unit binary links with
+ * -Wl,--wrap for them): every failure leaves the current snapshot as it was and no
+ * temporary file behind.
+ */
+#include "../../common/cache.h"
+#include "../../sync/snap.h"
+#include "t.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* Fault injection: while armed, the fail_at-th wrapped call fails with fail_errno. */
+static atomic_int calls, fired, armed;
+static int fail_at, fail_errno;
+
+static int inject(void)
+{
+	if (!atomic_load(&armed))
+		return 0;
+	if (atomic_fetch_add(&calls, 1) + 1 != fail_at)
+		return 0;
+	atomic_store(&fired, 1);
+	errno = fail_errno;
+	return 1;
+}
+
+int __real_open(const char *path, int flags, ...);
+int __real_write(int fd, const void *buf, size_t n);
+ssize_t __real_pwrite(int fd, const void *buf, size_t n, off_t off);
+int __real_fsync(int fd);
+int __real_futimens(int fd, const struct timespec t[2]);
+int __real_rename(const char *a, const char *b);
+int __real_symlink(const char *a, const char *b);
+char *__real_mkdtemp(char *tmpl);
+int __wrap_open(const char *path, int flags, ...);
+ssize_t __wrap_write(int fd, const void *buf, size_t n);
+ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off);
+int __wrap_fsync(int fd);
+int __wrap_futimens(int fd, const struct timespec t[2]);
+int __wrap_rename(const char *a, const char *b);
+int __wrap_symlink(const char *a, const char *b);
+char *__wrap_mkdtemp(char *tmpl);
+
+int __wrap_open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	va_list ap;
+
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	return inject() ? -1 : __real_open(path, flags, mode);
+}
+ssize_t __wrap_write(int fd, const void *buf, size_t n)
+{
+	return inject() ? -1 : __real_write(fd, buf, n);
+}
+ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	return inject() ? -1 : __real_pwrite(fd, buf, n, off);
+}
+int __wrap_fsync(int fd)
+{
+	return inject() ? -1 : __real_fsync(fd);
+}
+int __wrap_futimens(int fd, const struct timespec t[2])
+{
+	return inject() ? -1 : __real_futimens(fd, t);
+}
+int __wrap_rename(const char *a, const char *b)
+{
+	return inject() ? -1 : __real_rename(a, b);
+}
+int __wrap_symlink(const char *a, const char *b)
+{
+	return inject() ? -1 : __real_symlink(a, b);
+}
+char *__wrap_mkdtemp(char *tmpl)
+{
+	return inject() ? NULL : __real_mkdtemp(tmpl);
+}
+
+/* A phpMyAdmin-style CSV export of n rows (seed varies the values) in a memfd. */
+static int export_csv(long n, int seed)
+{
+	int fd = memfd_create("export", 0);
+	FILE *f;
+	long i;
+
+	if (fd < 0 || (f = fdopen(dup(fd), "w")) == NULL)
+		return -1;
+	fputs("\"id\",\"customer\",\"total\",\"note\"\n", f);
+	for (i = 1; i <= n; i++)
+		fprintf(f, "\"%ld\",\"customer %ld\",\"%ld.%02d\",%s\n", i, i * 31 + seed,
+		        i * 7 + seed, seed % 100, i % 5 ? "\"a \"\"quoted\"\", note\"" : "NULL");
+	fclose(f);
+	lseek(fd, 0, SEEK_SET);
+	return fd;
+}
+
+static enum snap_fail build(const char *dir, long rows, int seed, double ratio, int force,
+                            char *err, size_t errlen)
+{
+	struct snap_opts o = {dir, ratio, force, NULL, NULL};
+	struct snap_result r;
+	enum snap_fail rc;
+	int fd = export_csv(rows, seed);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "setup: memfd: %s", strerror(errno));
+		return SNAP_EWRITE;
+	}
+	rc = snap_build(fd, "export.csv", &o, &r, err, errlen);
+	close(fd);
+	if (rc == SNAP_OK && r.rows != rows) {
+		snprintf(err, errlen, "built %lld rows, want %ld", r.rows, rows);
+		return SNAP_EWRITE;
+	}
+	return rc;
+}
+
+/* The current snapshot's id and row count ("" and -1 without one). */
+static long long current(const char *dir, char *id, size_t idlen)
+{
+	struct cache_snap s;
+	char err[256];
+
+	if (cache_current(dir, &s, 0, err, sizeof(err)) != 0) {
+		snprintf(id, idlen, "%s", "");
+		return -1;
+	}
+	snprintf(id, idlen, "%s", s.id);
+	return s.count;
+}
+
+/* Entries of dir whose names start with "tmp.", and all entries of dir/snapshots. */
+static int count_entries(const char *dir, const char *prefix)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' && strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void shrink_guard(const char *dir)
+{
+	char err[512], id[64];
+
+	CHECK(build(dir, 100, 1, 0.5, 0, err, sizeof(err)) == SNAP_OK, "first build: %s", err);
+	CHECK(current(dir, id, sizeof(id)) == 100, "100 rows current");
+	CHECK(build(dir, 49, 2, 0.5, 0, err, sizeof(err)) == SNAP_EINVALID,
+	      "49 of 100 rows, below min_rows_ratio 0.5: refused");
+	CHECK(strstr(err, "min_rows_ratio") && strstr(err, "--force") && strstr(err, "49 rows"),
+	      "the refusal names the ratio, the rows and --force: %s", err);
+	CHECK(current(dir, id, sizeof(id)) == 100, "the 100 rows stay current after a refusal");
+	CHECK(build(dir, 50, 3, 0.5, 0, err, sizeof(err)) == SNAP_OK,
+	      "50 of 100 rows, at min_rows_ratio 0.5: accepted: %s", err);
+	CHECK(current(dir, id, sizeof(id)) == 50, "50 rows current");
+	CHECK(build(dir, 26, 4, 0.5, 0, err, sizeof(err)) == SNAP_OK,
+	      "26 of 50 rows, above min_rows_ratio 0.5: accepted: %s", err);
+	CHECK(build(dir, 1, 5, 0.5, 0, err, sizeof(err)) == SNAP_EINVALID, "1 of 26 rows: refused");
+	CHECK(build(dir, 1, 5, 0.5, 1, err, sizeof(err)) == SNAP_OK,
+	      "1 of 26 rows with --force: accepted: %s", err);
+	CHECK(current(dir, id, sizeof(id)) == 1, "1 row current");
+	CHECK(build(dir, 0, 6, 0.5, 0, err, sizeof(err)) == SNAP_EINVALID,
+	      "an empty export against 1 row: refused");
+	CHECK(build(dir, 0, 6, 0, 0, err, sizeof(err)) == SNAP_OK,
+	      "an empty export with min_rows_ratio 0: accepted: %s", err);
+	CHECK(current(dir, id, sizeof(id)) == 0, "0 rows current");
+	CHECK(count_entries(dir, "tmp.") == 0, "no temp files after the refusals");
+}
+
+static void faults(const char *dir, const char *name, int err_no)
+{
+	char err[512], before[64], after[64], snaps[600];
+	long long rows_before;
+	int k, fails = 0, bad = 0, done = 0;
+	long rows;
+
+	snprintf(snaps, sizeof(snaps), "%s/snapshots", dir);
+	for (k = 1; k < 500 && !done; k++) {
+		rows = 200 + k % 2; /* alternate, so each success is a new snapshot */
+		rows_before = current(dir, before, sizeof(before));
+		atomic_store(&calls, 0);
+		atomic_store(&fired, 0);
+		fail_at = k;
+		fail_errno = err_no;
+		atomic_store(&armed, 1);
+		enum snap_fail rc = build(dir, rows, k, 0.5, 0, err, sizeof(err));
+		atomic_store(&armed, 0);
+		if (!atomic_load(&fired)) {
+			done = 1; /* every call of a whole build has had its fault */
+			CHECK(rc == SNAP_OK, "%s: the build without a fault: %s", name, err);
+			continue;
+		}
+		if (rc != SNAP_OK) {
+			fails++;
+			if (current(dir, after, sizeof(after)) != rows_before ||
+			    strcmp(before, after)) {
+				bad++;
+				fprintf(stderr, "%s at call %d: the current snapshot changed\n",
+				        name, k);
+			}
+			if (err[0] == '\0' || strstr(err, strerror(err_no)) == NULL) {
+				bad++;
+				fprintf(stderr, "%s at call %d: the message does not say why: %s\n",
+				        name, k, err);
+			}
+		} else if (current(dir, after, sizeof(after)) != rows || !strcmp(before, after)) {
+			/* A fault the build may survive (the directory fsync after the swap). */
+			bad++;
+			fprintf(stderr, "%s at call %d: success without the new snapshot\n", name,
+			        k);
+		}
+		if (count_entries(dir, "tmp.") != 0) {
+			bad++;
+			fprintf(stderr, "%s at call %d: temp files left\n", name, k);
+		}
+		if (count_entries(snaps, "") > CACHE_KEEP) {
+			bad++;
+			fprintf(stderr, "%s at call %d: %d snapshots, more than %d\n", name, k,
+			        count_entries(snaps, ""), CACHE_KEEP);
+		}
+	}
+	CHECK(done, "%s: a build ends without a fault after %d calls", name, k);
+	CHECK(fails > 5, "%s: injected faults fail the build (%d times)", name, fails);
+	CHECK(bad == 0, "%s: every failure leaves the current snapshot and no temp file (%d not)",
+	      name, bad);
+}
+
+void test_snap(void)
+{
+	char dir[] = "/tmp/pmacache-snap.XXXXXX", cmd[128];
+
+	if (mkdtemp(dir) == NULL) {
+		CHECK(0, "setup: mkdtemp: %s", strerror(errno));
+		return;
+	}
+	shrink_guard(dir);
+	faults(dir, "EIO", EIO);
+	faults(dir, "ENOSPC", ENOSPC);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cleanup of %s failed\n", dir);
+}
