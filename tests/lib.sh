@@ -82,6 +82,14 @@ zombies() {
 		'$1 ~ /^Z/ && ($2 ~ r || $3 ~ /^(pmacache|chrom|csv-sync|slow-sync|gated-sync)/)' | wc -l
 }
 
+# no_zombies NAME: a child that just ended is reaped a moment later: wait for that (at most
+# 10 s), then check that none of ours is left.
+no_zombies() {
+	local i
+	for i in $(seq 100); do [ "$(zombies)" = 0 ] && break; sleep 0.1; done
+	is "$1" "$(zombies)" 0
+}
+
 finish() {
 	exit $((T_FAILS > 0))
 }

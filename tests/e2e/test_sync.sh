@@ -74,8 +74,7 @@ done
 check "driver and browser processes were inspected ($seen)" test "$seen" -gt 0
 is "no lock or FastCGI socket in chromedriver/chromium" "$leak" 0
 wait_idle
-zombies=$(zombies)
-is "no zombies after the refreshes" "$zombies" 0
+no_zombies "no zombies after the refreshes"
 
 # 3b. SSE over a real sync: cached, the real phases, updated, done.
 timeout 120 curl -sN -H "X-API-Key: $KEY" "$URL/fetch-data?stream=true&refresh=true&payload=none" -o "$DIR/sse"

@@ -46,7 +46,7 @@ is "all $CYCLES imports succeeded" "$(cat "$DIR/import-errors" 2>/dev/null | wc 
 fd1=$(fds); rss1=$(rss)
 check "responder fds flat ($fd0 -> $fd1)" test "$fd1" -le $((fd0 + 8))
 check "responder RSS flat (${rss0} kB -> ${rss1} kB)" test "$rss1" -le $((rss0 + rss0 / 5 + 1024))
-is "no zombies" "$(zombies)" 0
+no_zombies "no zombies"
 is "no temp files" "$(ls "$CACHE" | grep -c '^tmp\.')" 0
 is "exactly 3 snapshots kept after $CYCLES imports (the current and the 2 before)" "$(ls "$CACHE/snapshots" | wc -l)" 3
 finish

@@ -24,7 +24,7 @@ is "CLI sync while running: exit 9" "$?" 9
 check "CLI says already running" grep -q 'already running' "$DIR/err"
 wait_idle
 is "sync finished" "$(api "$URL/status" | jq .update_in_progress)" false
-is "no zombies" "$(zombies)" 0
+no_zombies "no zombies"
 
 # A cron run, a CLI run and POST /refresh started within one second: one sync runs, the
 # others are turned away. The import is large enough (30,000 rows) to still be running
@@ -63,7 +63,7 @@ for i in $(seq 100); do
 done
 is "100 refreshes triggered" "$triggered" 100
 is "all succeeded" "$(api "$URL/status" | jq -r .last_sync.result)" success
-is "0 zombies after 100 refreshes" "$(zombies)" 0
+no_zombies "0 zombies after 100 refreshes"
 fd1=$(fds)
 check "responder fds flat ($fd0 -> $fd1)" test "$fd1" -le $((fd0 + 4))
 is "no sync left running" "$(pgrep -c -f "pmacache-sync -c $CONF" || true)" 0

@@ -55,6 +55,8 @@ is "refresh success: event order" "$(sse_kinds "$DIR/s6")" "retry cached progres
 check "progress events" test "$(sse_parse "$DIR/s6" | awk -F'\t' '$1=="progress"' | wc -l)" -ge 1
 pr=$(sse_parse "$DIR/s6" | awk -F'\t' '$1=="progress"{print $3}' | tail -n1)
 is "progress keys" "$(jq -c 'keys' <<<"$pr")" '["bytes","phase","rows","type"]'
+dups=$(sse_parse "$DIR/s6" | awk -F'\t' '$1=="progress"{print $3}' | uniq -d | wc -l)
+is "a progress event only when phase, rows or bytes change" "$dups" 0
 check "progress phase is known" grep -Eq '"phase":"(starting|login|export|download|convert|swap)"' <<<"$pr"
 is "updated carries the new data" "$(sse_data "$DIR/s6" updated | jq .payload.count)" 200
 new=$(api -sI "$URL/fetch-data" | grep -i '^ETag:' | cut -d' ' -f2 | tr -d '\r')
@@ -83,19 +85,28 @@ wait_idle
 pids=$(pgrep -f "pmacache-fcgi -c $CONF" | tr '\n' ' ')
 fds() { local n=0 p; for p in $pids; do n=$((n + $(ls /proc/$p/fd | wc -l))); done; echo $n; }
 rss() { local n=0 p; for p in $pids; do n=$((n + $(awk '/VmRSS/{print $2}' /proc/$p/status))); done; echo $n; }
+# Two rounds: the first touches what a process opens once (its inotify reader, the slot
+# file) in every responder; the second must leave the fds and memory where the first did.
 echo 6 > "$DIR/sleep"
 api -X POST "$URL/refresh" >/dev/null
-sleep 0.3
+check "the sync runs" wait_for 10 sh -c "[ \"\$(curl -s -H 'X-API-Key: $KEY' '$URL/status' | jq .update_in_progress)\" = true ]"
+vanish() {
+	local i
+	for i in $(seq 50); do
+		timeout 0.5 curl -sN -H "X-API-Key: $KEY" "$URL/fetch-data?stream=true" -o /dev/null &
+	done
+	wait
+	sleep 1.5 # the next heartbeat (1 s) notices the vanished clients
+}
+vanish
 fd0=$(fds); rss0=$(rss)
-for i in $(seq 50); do
-	timeout 0.5 curl -sN -H "X-API-Key: $KEY" "$URL/fetch-data?stream=true" -o /dev/null &
-done
-wait
-sleep 2.5 # the next heartbeat notices the vanished clients
-is "health after 50 vanished clients" "$(code "$URL/health")" 200
+vanish
+# A stream that lost its client closes at its next heartbeat: wait for the fds to go back.
+wait_for 10 sh -c "[ \$(for p in $pids; do ls /proc/\$p/fd; done | wc -l) -le $((fd0 + 4)) ]"
+is "health after 100 vanished clients" "$(code "$URL/health")" 200
 fd1=$(fds); rss1=$(rss)
-check "fds flat ($fd0 -> $fd1)" test "$fd1" -le $((fd0 + 4))
-check "RSS flat (${rss0} kB -> ${rss1} kB)" test "$rss1" -le $((rss0 + 4096))
+check "fds flat over 50 more vanished clients ($fd0 -> $fd1)" test "$fd1" -le $((fd0 + 4))
+check "RSS flat over 50 more vanished clients (${rss0} kB -> ${rss1} kB)" test "$rss1" -le $((rss0 + 4096))
 is "responders all alive" "$(for p in $pids; do kill -0 $p 2>/dev/null && echo y; done | wc -l)" "$(wc -w <<<"$pids")"
 wait_idle
 
@@ -103,8 +114,9 @@ wait_idle
 echo 5 > "$DIR/sleep"
 api -X POST "$URL/refresh" >/dev/null
 for i in $(seq 50); do stream "$DIR/m$i" & done
-sleep 1.5
-open=$(for i in $(seq 50); do grep -q '^event: cached' "$DIR/m$i" 2>/dev/null && echo y; done | wc -l)
+nopen() { for i in $(seq 50); do grep -q '^event: cached' "$DIR/m$i" 2>/dev/null && echo y; done | wc -l; }
+wait_for 20 sh -c "[ \$(for i in \$(seq 50); do grep -q '^event: cached' '$DIR'/m\$i 2>/dev/null && echo y; done | wc -l) = 50 ]"
+open=$(nopen)
 is "50 streams open" "$open" 50
 okc=0
 for i in $(seq 20); do [ "$(code "$URL/health")" = 200 ] && okc=$((okc + 1)); done

@@ -12,7 +12,8 @@ echo "$DIR/a.csv" > "$DIR/next.csv"; echo 4 > "$DIR/sleep"
 "$SYNC" -c "$CONF" --csv "$DIR/a.csv" 2>/dev/null
 is "refresh triggered" "$(api -X POST "$URL/refresh" | jq -r .status)" triggered
 for i in 1 2 3; do timeout 20 curl -sN -H "X-API-Key: $KEY" "$URL/fetch-data?stream=true" -o "$DIR/s$i" & done
-sleep 1
+opened() { for i in 1 2 3; do grep -q '^event: cached' "$DIR/s$i" 2>/dev/null || return 1; done; }
+check "three streams open (the cap)" wait_for 15 opened
 curl -s -D "$DIR/h" -H "X-API-Key: $KEY" "$URL/fetch-data?stream=true" -o "$DIR/over"
 check "the fourth stream gets 503" grep -q '^HTTP/1.1 503' "$DIR/h"
 check "with Retry-After" grep -qi '^Retry-After: [0-9]' "$DIR/h"

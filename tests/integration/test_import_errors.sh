@@ -1,0 +1,28 @@
+#!/bin/bash
+# Bad imports leave the cache as it was: a cut export, an HTML page, the shrink guard, and
+# --force to accept a shrink.
+. "$(dirname "$0")/../lib.sh"
+inst_up import_errors
+
+"$GEN" -n 500 csv > "$DIR/orders.csv"
+check "import" "$SYNC" -c "$CONF" --csv "$DIR/orders.csv"
+
+# A bad import leaves the cache as it was.
+cp "$CACHE/data_cache.json" "$DIR/before"
+head -c 3000 "$DIR/orders.csv" > "$DIR/cut.csv"
+"$SYNC" -c "$CONF" --csv "$DIR/cut.csv" 2>"$DIR/err"
+is "truncated export: exit 7" "$?" 7
+check "truncated export: message with file:line:column" grep -q 'cut.csv:[0-9]*:[0-9]*: ' "$DIR/err"
+check "cache unchanged" cmp -s "$DIR/before" "$CACHE/data_cache.json"
+printf '<html><body>Session expired</body></html>' > "$DIR/page.csv"
+"$SYNC" -c "$CONF" --csv "$DIR/page.csv" 2>/dev/null
+is "HTML export: exit 7" "$?" 7
+"$GEN" -n 100 csv > "$DIR/small.csv"
+"$SYNC" -c "$CONF" --csv "$DIR/small.csv" 2>"$DIR/err"
+is "shrink guard: exit 7" "$?" 7
+check "shrink guard names min_rows_ratio" grep -q min_rows_ratio "$DIR/err"
+check "cache unchanged after refusals" cmp -s "$DIR/before" "$CACHE/data_cache.json"
+check "--force accepts the shrink" "$SYNC" -c "$CONF" --csv "$DIR/small.csv" --force
+is "served count after --force" "$(api "$URL/fetch-data" | jq .count)" 100
+is "no temp files left" "$(ls "$CACHE" | grep -c '^tmp\.')" 0
+finish

@@ -1,0 +1,35 @@
+#!/bin/bash
+# Refreshes: ?refresh=true and POST /refresh start the sync in the background, a failed sync
+# is recorded and the cache still served, and a second refresh while one runs starts nothing.
+. "$(dirname "$0")/../lib.sh"
+inst_up refresh
+
+"$GEN" -n 500 csv > "$DIR/orders.csv"
+check "import" "$SYNC" -c "$CONF" --csv "$DIR/orders.csv"
+
+# Background refresh. No phpMyAdmin is configured here, so the sync fails fast.
+b=$(api "$URL/fetch-data?refresh=true")
+is "refresh=true: _info" "$(jq -r ._info <<<"$b")" "Background refresh triggered"
+is "refresh=true: same data" "$(jq -c '[.count,(.data|length)]' <<<"$b")" '[500,500]'
+wait_idle
+st=$(api "$URL/status")
+is "failed sync recorded" "$(jq -r .last_sync.result <<<"$st")" failed
+check "failure names the problem" grep -q 'phpMyAdmin is not configured' <<<"$(jq -r .last_sync.error <<<"$st")"
+check "cache still served after the failed sync" cmp -s <(api "$URL/fetch-data") "$CACHE/data_cache.json"
+is "POST /refresh: 202" "$(code -X POST -H "X-API-Key: $KEY" "$URL/refresh")" 202
+wait_idle
+# While a sync holds the lock: a sync (the real one) that sleeps first, holding it.
+printf '#!/bin/sh\nsleep 2\nexec %s "$@"\n' "$SYNC" > "$DIR/slow-sync"
+chmod +x "$DIR/slow-sync"
+sed -i "s|^sync_bin = .*|sync_bin = $DIR/slow-sync|" "$CONF"
+"$PMACACHE" -c "$CONF" restart >/dev/null
+is "POST /refresh: triggered" "$(api -X POST "$URL/refresh" | jq -c .)" '{"status":"triggered"}'
+check "the sync holds the lock" wait_for 10 sh -c "[ \"\$(curl -s -H 'X-API-Key: $KEY' '$URL/status' | jq .update_in_progress)\" = true ]"
+is "POST /refresh while running" "$(api -X POST "$URL/refresh" | jq -c .)" '{"status":"already in progress"}'
+is "refresh=true while running" "$(api "$URL/fetch-data?refresh=true" | jq -r ._info)" "Refresh already in progress"
+is "status shows it" "$(api "$URL/status" | jq .update_in_progress)" true
+"$SYNC" -c "$CONF" 2>/dev/null
+is "a CLI sync meanwhile: exit 9" "$?" 9
+wait_idle
+
+finish
