@@ -19,7 +19,7 @@ HDRS       = $(wildcard common/*.h cgi/*.h sync/*.h tests/unit/*.h)
 
 BINS = cgi/pmacache-fcgi sync/pmacache-sync
 
-.PHONY: all deps test test-long unit integration clean run stop bench fuzz format check-format
+.PHONY: all deps test test-long unit integration clean run stop bench fuzz format check-format mutants
 all: $(BINS)
 
 # The Debian packages (as root; idempotent, quick when all are there).
@@ -71,6 +71,12 @@ test: deps
 # The long versions of the load and reliability tests (not in CI: about 10 minutes).
 test-long: all $(TOOLS)
 	@LOAD_CYCLES=1000 LOAD_SECONDS=60 TESTS="load crash" bash tests/run-all.sh
+	@$(MAKE) --no-print-directory mutants
+
+# Faults applied one at a time to a scratch copy (tests/mutants/faults.txt): each must make a
+# test fail. MUTANTS="word ..." runs only the faults whose description has one of the words.
+mutants: all build/unit build/unit-asan $(TOOLS)
+	@bash tests/mutants/run.sh
 
 run: deps
 	@$(MAKE) --no-print-directory all $(TOOLS)

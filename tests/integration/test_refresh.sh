@@ -11,6 +11,10 @@ check "import" "$SYNC" -c "$CONF" --csv "$DIR/orders.csv"
 b=$(api "$URL/fetch-data?refresh=true")
 is "refresh=true: _info" "$(jq -r ._info <<<"$b")" "Background refresh triggered"
 is "refresh=true: same data" "$(jq -c '[.count,(.data|length)]' <<<"$b")" '[500,500]'
+etag=$(curl -sI -H "X-API-Key: $KEY" "$URL/fetch-data" | awk -F': ' 'tolower($1)=="etag"{print $2}' | tr -d '\r')
+wait_idle
+is "refresh=true with the current ETag: 304" "$(code -H "X-API-Key: $KEY" -H "If-None-Match: $etag" "$URL/fetch-data?refresh=true")" 304
+is "refresh=true with another ETag: 200" "$(code -H "X-API-Key: $KEY" -H 'If-None-Match: "other"' "$URL/fetch-data?refresh=true")" 200
 wait_idle
 st=$(api "$URL/status")
 is "failed sync recorded" "$(jq -r .last_sync.result <<<"$st")" failed

@@ -64,6 +64,29 @@ is "updated id is the new ETag" "$(sse_parse "$DIR/s6" | awk -F'\t' '$1=="update
 check "heartbeats arrive during the sync" grep -q '^: ping' "$DIR/s6"
 wait_idle
 
+# A sync that rewrites progress.json with only its elapsed time changing (as a download
+# waiting on phpMyAdmin does): one progress event, not one per rewrite. The wrapper writes
+# the file as the sync does (a rename), then runs the real sync.
+cat > "$DIR/waiting-sync" <<SH
+#!/bin/sh
+for i in 1 2 3 4 5 6; do
+	printf '{"phase":"download","rows":null,"bytes":4096,"pid":%d,"started_at":"x","elapsed_s":%d.5}' \$\$ \$i > "$CACHE/tmp.progress.w"
+	mv "$CACHE/tmp.progress.w" "$CACHE/progress.json"
+	sleep 0.4
+done
+exec "$SYNC" "\$@" --csv "$DIR/b.csv"
+SH
+chmod +x "$DIR/waiting-sync"
+sed -i "s|^sync_bin = .*|sync_bin = $DIR/waiting-sync|" "$CONF"
+"$PMACACHE" -c "$CONF" restart >/dev/null
+stream "$DIR/s6w" "&refresh=true&payload=none"
+is "waiting sync: event order" "$(sse_kinds "$DIR/s6w")" "retry cached progress updated done"
+is "six rewrites with the same phase and bytes: one progress event" \
+	"$(sse_parse "$DIR/s6w" | awk -F'\t' '$1=="progress"{print $3}' | grep -c '"phase":"download"')" 1
+sed -i "s|^sync_bin = .*|sync_bin = $TMPBASE/sse-sync|" "$CONF"
+"$PMACACHE" -c "$CONF" restart >/dev/null
+wait_idle
+
 # Refresh with failure: cached, progress..., failed, done; the cache is unchanged.
 cp "$CACHE/data_cache.json" "$DIR/before.json"
 echo "$DIR/cut.csv" > "$DIR/next.csv"; echo 1 > "$DIR/sleep"

@@ -56,10 +56,17 @@ void test_cache(void)
 	}
 	CHECK(cache_current(dir, &s, 0, err, sizeof(err)) == 0 && strcmp(s.id, "60000006-7") == 0,
 	      "current is the newest");
-	snprintf(path, sizeof(path), "%s/snapshots/60000001-7", dir);
-	CHECK(access(path, F_OK) != 0, "old snapshots pruned");
-	snprintf(path, sizeof(path), "%s/snapshots/60000004-7", dir);
-	CHECK(access(path, F_OK) == 0, "the last %d kept", CACHE_KEEP);
+	/* Published: 60000000-7 and 60000002-7 to 60000006-7; the last CACHE_KEEP stay. */
+	for (i = 0; i <= 6; i++) {
+		snprintf(path, sizeof(path), "%s/snapshots/6000000%d-7", dir, i);
+		if (i == 1)
+			continue;
+		if (i <= 6 - CACHE_KEEP)
+			CHECK(access(path, F_OK) != 0, "old snapshot %d pruned", i);
+		else
+			CHECK(access(path, F_OK) == 0, "snapshot %d kept (the last %d)", i,
+			      CACHE_KEEP);
+	}
 
 	/* Single flight. */
 	CHECK(cache_sync_trylock(dir, &fd, err, sizeof(err)) == 0, "first lock");
