@@ -62,13 +62,15 @@ const res = await fetch(`${url}/fetch-data?stream=true&refresh=true&payload=none
 if (!res.ok) throw new Error(`stream: HTTP ${res.status} ${await res.text()}`);
 let failed = false;
 for await (const { event, id, data } of sseEvents(res)) {
-  if (event === "progress") console.log(`progress: ${data.phase} rows=${data.rows ?? "-"} bytes=${data.bytes ?? "-"}`);
-  else if (event === "updated") console.log(`updated: ${data.payload.count} rows, etag ${id}`);
-  else if (event === "failed") {
+  if (event === "done") break;
+  if (event === "progress") {
+    console.log(`progress: ${data.phase} rows=${data.rows ?? "-"} bytes=${data.bytes ?? "-"}`);
+  } else if (event === "updated") {
+    console.log(`updated: ${data.payload.count} rows, etag ${id}`);
+  } else if (event === "failed") {
     console.error(`sync failed: ${data.error} (the cache is unchanged)`);
     failed = true;
   }
-  else if (event === "done") break;
 }
 
 ({ body, etag } = await fetchData(etag));

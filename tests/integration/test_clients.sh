@@ -180,6 +180,18 @@ for ex in "python:/usr/bin/python3 $TOP/examples/client.py" "node:node $TOP/exam
 done
 check "python: requests is Debian's" /usr/bin/python3 -c 'import requests, sys; sys.exit(not requests.__file__.startswith("/usr/lib/python3/"))'
 
+# The README's Clients section shows the examples as they stand: every line of its sh,
+# python and js blocks is a line of the file (but the one line that points to the parser).
+for pair in sh:curl.sh python:client.py js:client.mjs; do
+	lang=${pair%%:*} file=$TOP/examples/${pair#*:}
+	sed -n '/^## Clients/,/^## Configuration/p' "$TOP/README.md" |
+		awk -v l="$lang" '/^```/ { inb = ($0 == "```" l) ? !inb : 0; next } inb' > "$DIR/readme.$lang"
+	missing=$(grep -v -e '^$' -e 'a dozen lines in examples/' "$DIR/readme.$lang" | while IFS= read -r line; do
+		grep -qFx -- "$line" "$file" || echo "$line"; done | head -n 3)
+	check "README shows examples/${pair#*:} ($(grep -vc '^$' "$DIR/readme.$lang") lines)" test -s "$DIR/readme.$lang" -a -z "$missing"
+	[ -z "$missing" ] || echo "# not in ${pair#*:}: $missing" >&2
+done
+
 # --- status.html in headless Chromium, served from $ORIGIN --------------------------------
 site=$DIR/site
 mkdir -p "$site/www" "$site/tmp"
@@ -203,9 +215,14 @@ chmod -R a+rX "$site"
 WDPORT=$(free_port)
 WD=http://127.0.0.1:$WDPORT
 SID=""
-browser_down() {
+browser_stop() {
 	[ -n "$SID" ] && curl -s --max-time 20 -X DELETE "$WD/session/$SID" >/dev/null
+	SID=""
 	[ -n "${WDPID:-}" ] && { kill "$WDPID" 2>/dev/null; wait "$WDPID" 2>/dev/null; }
+	WDPID=""
+}
+browser_down() {
+	browser_stop
 	nginx -c "$site/nginx.conf" -p "$site" -s stop 2>/dev/null
 	inst_down
 }
@@ -293,4 +310,8 @@ printf '%s' "$KEY" | jq -Rsc '{text: (. + "\ue007")}' | wd POST "/session/$SID/e
 check "another origin: the page names CORS" wait_for 30 eval 'grep -q cors_origins <<<"$(text "#message")"'
 is "another origin: no count" "$(text '#count')" "–"
 is "another origin: no health either" "$(text '#health')" "health: unreachable"
+
+browser_stop
+no_chromium() { ! pgrep -f -- "--user-data-dir=$DIR/profile" >/dev/null; }
+check "no Chromium left after the session" wait_for 15 no_chromium
 finish
