@@ -317,6 +317,7 @@ printf '%s' "$KEY" | jq -Rsc '{text: (. + "\ue007")}' | wd POST "/session/$SID/e
 check "another origin: the page names CORS" wait_for 30 eval 'grep -q cors_origins <<<"$(text "#message")"'
 is "another origin: no count" "$(text '#count')" "–"
 is "another origin: no health either" "$(text '#health')" "health: unreachable"
+wd GET "/session/$SID/screenshot" | jq -r .value | base64 -d > "$DIR/status-other-origin.png"
 
 browser_stop
 no_chromium() { ! pgrep -f -- "--user-data-dir=$DIR/profile" >/dev/null; }
