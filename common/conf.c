@@ -8,8 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-enum conf_type { CT_STR, CT_PATH, CT_INT, CT_RATIO, CT_LISTEN };
+enum conf_type { CT_STR, CT_PATH, CT_INT, CT_RATIO, CT_LISTEN, CT_ORIGINS };
 
 struct conf_key {
 	const char *name;
@@ -41,6 +42,7 @@ static const struct conf_key conf_keys[] = {
     {"limit_refresh_per_min", CT_INT, I(limit_refresh_per_min), 1, 1000000, "12", 0},
     {"limit_refresh_burst", CT_INT, I(limit_refresh_burst), 0, 1000000, "5", 0},
     {"limit_streams_per_client", CT_INT, I(limit_streams_per_client), 1, 100000, "10", 0},
+    {"cors_origins", CT_ORIGINS, S(cors_origins), 0, 0, "", 0},
     {"sync_timeout", CT_INT, I(sync_timeout), 5, 86400, "300", 0},
     {"min_rows_ratio", CT_RATIO, I(min_rows_ratio), 0, 1, "0.5", 0},
     {"pma_url", CT_STR, S(pma_url), 0, 0, "", 0},
@@ -76,6 +78,55 @@ static int resolve(char *out, size_t len, const char *dir, const char *p)
 	else
 		n = snprintf(out, len, "%s/%s", dir, p);
 	return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
+/*
+ * One origin of cors_origins, as a browser sends it in Origin: http or https, a host name,
+ * IPv4 or [IPv6] address, an optional port, nothing after. Only these characters reach the
+ * nginx map the drop-in is rendered with. Returns 0, or -1 with the reason in why.
+ */
+static int check_origin(const char *o, size_t len, char *why, size_t whylen)
+{
+	size_t i = 0, host;
+
+	if (len == 1 && o[0] == '*')
+		return 0;
+	if (len > 7 && strncasecmp(o, "http://", 7) == 0)
+		i = 7;
+	else if (len > 8 && strncasecmp(o, "https://", 8) == 0)
+		i = 8;
+	else
+		goto bad;
+	host = i;
+	if (o[i] == '[') {
+		for (i++; i < len && (isxdigit((unsigned char)o[i]) || o[i] == ':' || o[i] == '.');
+		     i++)
+			;
+		if (i >= len || o[i] != ']' || i == host + 1)
+			goto bad;
+		i++;
+	} else {
+		for (; i < len && (isalnum((unsigned char)o[i]) || o[i] == '.' || o[i] == '-'); i++)
+			;
+		if (i == host)
+			goto bad;
+	}
+	if (i < len && o[i] == ':') {
+		size_t port = ++i;
+		long p = 0;
+		for (; i < len && isdigit((unsigned char)o[i]) && i - port < 5; i++)
+			p = p * 10 + (o[i] - '0');
+		if (i == port || p < 1 || p > 65535)
+			goto bad;
+	}
+	if (i == len)
+		return 0;
+bad:
+	snprintf(why, whylen,
+	         "'%.*s' is not an origin like https://example.com or http://127.0.0.1:8081 "
+	         "(scheme, host, optional port; no path or slash), or *",
+	         (int)(len > 100 ? 100 : len), o);
+	return -1;
 }
 
 /* Parse and store one value. Returns 0, or -1 with the reason in why. */
@@ -129,6 +180,31 @@ static int set_value(struct conf *c, const struct conf_key *k, const char *dir, 
 		}
 		*(int *)(void *)field = (int)l;
 		return 0;
+	case CT_ORIGINS: {
+		/* A list separated by spaces or commas; stored lowercase, one space apart. */
+		size_t n = 0, len;
+		const char *p = v;
+		for (;;) {
+			p += strspn(p, " \t,");
+			if (*p == '\0')
+				break;
+			len = strcspn(p, " \t,");
+			if (check_origin(p, len, why, whylen) < 0)
+				return -1;
+			if (n + len + 2 > k->size) {
+				snprintf(why, whylen, "value is too long (at most %zu bytes)",
+				         k->size - 1);
+				return -1;
+			}
+			if (n)
+				field[n++] = ' ';
+			for (size_t j = 0; j < len; j++)
+				field[n++] = (char)tolower((unsigned char)p[j]);
+			p += len;
+		}
+		field[n] = '\0';
+		return 0;
+	}
 	case CT_RATIO:
 		errno = 0;
 		d = strtod(v, &end);

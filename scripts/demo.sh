@@ -37,6 +37,10 @@ CONF
 	cat "$demo/stack/pmacache-pma.conf" >> "$conf"
 	echo "== first sync from phpMyAdmin through headless Chromium"
 	"$here/sync/pmacache-sync" -c "$conf" --force
+	# The operator's dashboard, served by the same nginx (so no CORS is needed).
+	mkdir -p "$demo/run"
+	install -m 644 "$here/examples/status.html" "$demo/status.html"
+	echo "location = /status.html { alias $demo/status.html; }" > "$demo/run/local-status.conf"
 	"$here/scripts/pmacache" -c "$conf" start
 	key=$(grep -v '^#' "$demo/api_keys" | head -n 1)
 	cat <<MSG
@@ -50,6 +54,10 @@ API key (in $demo/api_keys): $key
   curl -s -H "X-API-Key: $key" http://127.0.0.1:8080/fetch-data | head -c 400
   curl -s -X POST -H "X-API-Key: $key" http://127.0.0.1:8080/refresh
   curl -sN -H "X-API-Key: $key" 'http://127.0.0.1:8080/fetch-data?stream=true&refresh=true' | cut -c1-160
+
+Dashboard: http://127.0.0.1:8080/status.html (paste the key)
+Clients:   PMACACHE_URL=http://127.0.0.1:8080 PMACACHE_KEY=<the key> python3 examples/client.py
+           (or node examples/client.mjs, or sh examples/curl.sh)
 
 Stop it with: make stop
 MSG

@@ -51,6 +51,9 @@ is "the 401 body through the drop-in" "$(curl -s -H 'X-API-Key: wrong-key-012345
 is "the site keeps its own error pages (while pmacache keeps its JSON 401)" "$(curl -s "$S/nothing-here-$RANDOM")" "$(printf '404 from the site')"
 is "the snapshot location is internal" "$(code "$S/_pmacache/current/data_cache.json")" 404
 is "304 through the drop-in" "$(code -H "X-API-Key: $KEY" -H "If-None-Match: $(curl -sI -H "X-API-Key: $KEY" "$S/fetch-data" | awk -F': ' 'tolower($1)=="etag"{print $2}' | tr -d '\r')" "$S/fetch-data")" 304
+# No cors_origins (the default): no CORS headers, and no preflight answer.
+is "no cors_origins: no CORS headers" "$(curl -s -D - -o /dev/null -H 'Origin: http://127.0.0.1:1' -H "X-API-Key: $KEY" "$S/fetch-data" | grep -ci '^Access-Control-')" 0
+is "no cors_origins: OPTIONS is not a preflight" "$(code -X OPTIONS -H 'Origin: http://127.0.0.1:1' -H 'Access-Control-Request-Method: GET' "$S/fetch-data")" 405
 is "FastCGI socket mode 0660" "$(stat -c %a "$DIR/run/fcgi.sock")" 660
 
 # The sample config parses, and documents every key the parser knows.

@@ -24,6 +24,18 @@ static const struct {
     {"cache_dir\napi_keys_file = k\n", "t.conf:1: expected 'key = value'"},
     {"cache_dir = \napi_keys_file = k\n", "t.conf:1: key 'cache_dir': empty path"},
     {"cache_dir = c\napi_keys_file = k\nwebdriver_url = ftp://x\n", "webdriver_url"},
+    {"cache_dir = c\napi_keys_file = k\ncors_origins = https://a.example, http://[::1]:81 *\n",
+     NULL},
+    {"cache_dir = c\napi_keys_file = k\ncors_origins = https://a.example/\n",
+     "t.conf:3: key 'cors_origins': 'https://a.example/' is not an origin"},
+    {"cache_dir = c\napi_keys_file = k\ncors_origins = a.example\n", "'a.example' is not"},
+    {"cache_dir = c\napi_keys_file = k\ncors_origins = http://a:0\n", "'http://a:0' is not"},
+    {"cache_dir = c\napi_keys_file = k\ncors_origins = http://a:123456\n", "is not an origin"},
+    {"cache_dir = c\napi_keys_file = k\ncors_origins = http://\n", "is not an origin"},
+    {"cache_dir = c\napi_keys_file = k\ncors_origins = http://a\"b\n", "is not an origin"},
+    {"cache_dir = c\napi_keys_file = k\ncors_origins = http://a;b\n", "is not an origin"},
+    {"cache_dir = c\napi_keys_file = k\ncors_origins = http://[]\n", "is not an origin"},
+    {"cache_dir = c\napi_keys_file = k\ncors_origins = ftp://a\n", "is not an origin"},
 };
 
 void test_conf(void)
@@ -60,6 +72,15 @@ void test_conf(void)
 	CHECK(conf_get(&c, "workers", val, sizeof(val)) == 0 && strcmp(val, "2") == 0, "get int");
 	CHECK(conf_get(&c, "nope", val, sizeof(val)) < 0, "get unknown key");
 	CHECK(!conf_has_pma(&c), "no pma configured");
+	CHECK(c.cors_origins[0] == '\0', "no CORS origins by default");
+
+	/* cors_origins: any mix of spaces and commas, stored lowercase one space apart. */
+	path = t_file("t.conf", "cache_dir = c\napi_keys_file = k\n"
+	                        "cors_origins = HTTPS://Ops.Example ,http://127.0.0.1:8081,,\t*\n");
+	CHECK(conf_load(&c, path, err, sizeof(err)) == 0, "load: %s", err);
+	CHECK(conf_get(&c, "cors_origins", val, sizeof(val)) == 0 &&
+	          strcmp(val, "https://ops.example http://127.0.0.1:8081 *") == 0,
+	      "cors_origins normalized: '%s'", val);
 
 	CHECK(conf_load(&c, "/nonexistent/x.conf", err, sizeof(err)) < 0 &&
 	          strstr(err, "/nonexistent/x.conf") != NULL,
