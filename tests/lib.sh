@@ -62,6 +62,9 @@ inst_down() {
 api() { curl -s -H "X-API-Key: $KEY" "$@"; }
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
+# sync_running: whether /status says a sync runs (for wait_for).
+sync_running() { [ "$(api "$URL/status" | jq .update_in_progress)" = true ]; }
+
 # wait_idle: until no sync runs (at most 30 s).
 wait_idle() {
 	local i

@@ -44,7 +44,7 @@ is "status: rows" "$(jq .last_sync.rows <<<"$st")" "$ROWS"
 # 3. Single flight with a real sync: /refresh starts one; CLI and /refresh meanwhile don't.
 etag0=$(jq -r .etag <<<"$st")
 is "POST /refresh triggers" "$(api -X POST "$URL/refresh" | jq -r .status)" triggered
-sleep 0.5
+check "the sync holds the lock" wait_for 10 sync_running
 "$SYNC" -c "$CONF" 2>"$DIR/second.log"
 is "second sync while one runs: exit 9" "$?" 9
 check "it says already running" grep -q 'already running' "$DIR/second.log"

@@ -41,8 +41,8 @@ chmod -R a+rX "$site"
 check "nginx -t accepts the drop-in" nginx -t -c "$site/nginx.conf" -p "$site"
 nginx -c "$site/nginx.conf" -p "$site"
 trap 'nginx -c "$site/nginx.conf" -p "$site" -s stop 2>/dev/null; inst_down' EXIT
-sleep 0.3
 S=http://127.0.0.1:$sport
+check "the site's nginx answers" wait_for 10 curl -sf -o /dev/null "$S/"
 is "the site still serves its pages" "$(curl -s "$S/")" "shop front page"
 is "health through the drop-in" "$(curl -s "$S/health" | jq -r .status)" healthy
 is "fetch-data through the drop-in" "$(curl -s -H "X-API-Key: $KEY" "$S/fetch-data" | jq .count)" 50
