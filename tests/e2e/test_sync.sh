@@ -12,7 +12,16 @@ stack_down() { bash "$TOP/scripts/pma-stack.sh" down "$STACK" >/dev/null 2>&1; }
 inst_up e2e "$(cat "$STACK/pmacache-pma.conf")
 sync_timeout = 120"
 trap 'inst_down; stack_down' EXIT
-no_browser() { ! pgrep -x chromium >/dev/null && ! pgrep -x chromedriver >/dev/null && ! pgrep -f chrome_crashpad >/dev/null; }
+# our_browsers [COMM]: pids of the chromedriver, Chromium and crashpad processes this test's
+# syncs started (their HOME is the sync's browser folder in this cache_dir), not another's.
+our_browsers() {
+	local p
+	for p in $(pgrep -f "${1:-chrom}"); do
+		tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -q "^HOME=$CACHE/tmp\.browser\." &&
+			{ [ -z "${1:-}" ] || [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$1" ]; } && echo "$p"
+	done
+}
+no_browser() { [ -z "$(our_browsers)" ]; }
 sql() { mariadb --no-defaults -S "$DB_SOCKET" -u root -N -B -r "$@"; }
 
 # 1. A real sync from the CLI.
@@ -60,7 +69,7 @@ check "no browser left after /refresh" no_browser
 is "refresh for the fd check" "$(api -X POST "$URL/refresh" | jq -r .status)" triggered
 leak=0 seen=0
 for i in $(seq 100); do
-	for p in $(pgrep -x chromedriver) $(pgrep -x chromium); do
+	for p in $(our_browsers chromedriver) $(our_browsers chromium); do
 		seen=$((seen + 1))
 		for l in /proc/$p/fd/*; do
 			t=$(readlink "$l" 2>/dev/null) || continue
@@ -163,12 +172,12 @@ when_downloading() {
 		sleep 0.1
 	done) &
 }
-kill_browser() { pkill -9 -x -P "$(pgrep -x chromedriver | paste -sd, -)" chromium; }
+kill_browser() { pkill -9 -x -P "$(our_browsers chromedriver | paste -sd, -)" chromium; }
 # While the browser runs: which argv or environment on the machine holds a secret? (grep -f,
 # so the secrets are not in grep's own argv.)
 (umask 077; printf '%s\n' "$(cat "$PMA_PASSWORD_FILE")" "$KEY" > "$DIR/secrets")
 scan_then_kill() {
-	pgrep -x chromium > "$DIR/scanned"
+	our_browsers chromium > "$DIR/scanned"
 	for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do
 		grep -qaFf "$DIR/secrets" "$f" 2>/dev/null && echo "$f"
 	done > "$DIR/proc-hits"
