@@ -193,24 +193,8 @@ done
 
 # --- status.html in headless Chromium, served from $ORIGIN --------------------------------
 site=$DIR/site
-mkdir -p "$site/www" "$site/tmp"
+site_nginx "$site" "" "listen 127.0.0.1:$PAGE_PORT;"
 cp "$TOP/examples/status.html" "$site/www/"
-user=""; [ "$(id -u)" = 0 ] && user="user www-data www-data;"
-cat > "$site/nginx.conf" <<CONF
-$user
-pid $site/nginx.pid;
-error_log $site/error.log;
-events { worker_connections 64; }
-http {
-	include /etc/nginx/mime.types;
-	access_log $site/access.log;
-	client_body_temp_path $site/tmp/cb; fastcgi_temp_path $site/tmp/fc; proxy_temp_path $site/tmp/px;
-	uwsgi_temp_path $site/tmp/uw; scgi_temp_path $site/tmp/sc;
-	server { listen 127.0.0.1:$PAGE_PORT; root $site/www; }
-}
-CONF
-[ "$(id -u)" = 0 ] && chown -R www-data "$site/tmp"
-chmod -R a+rX "$site"
 WDPORT=$(free_port)
 WD=http://127.0.0.1:$WDPORT
 SID=""
