@@ -36,6 +36,7 @@ int main(void)
 
 	test_conf();
 	test_auth();
+	test_auth_hostile();
 	test_escape();
 	test_csv();
 	test_req();
