@@ -7,6 +7,7 @@
 #include "sse.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -181,6 +182,32 @@ out:
 	return rc;
 }
 
+/*
+ * Whether the snapshot's data file is a regular file reached without a symlink, before
+ * nginx is told to send it. nginx's `disable_symlinks` in the internal location holds the
+ * same line should the file be swapped between this check and nginx's open.
+ */
+static int snapshot_sendable(const char *cache_dir, const char *id, char *err, size_t errlen)
+{
+	char rel[128];
+	struct stat st;
+	int fd, ok;
+
+	snprintf(rel, sizeof(rel), "snapshots/%s/%s", id, CACHE_DATA);
+	if ((fd = cache_open_beneath(cache_dir, rel, O_RDONLY)) < 0) {
+		errf(err, errlen, "%s/%s: %s", cache_dir, rel,
+		     errno == ELOOP || errno == EXDEV || errno == ENOTDIR
+		         ? "a symbolic link or a path out of cache_dir: refused"
+		         : strerror(errno));
+		return 0;
+	}
+	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	if (!ok)
+		errf(err, errlen, "%s/%s: not a regular file: refused", cache_dir, rel);
+	close(fd);
+	return ok;
+}
+
 static void fetch_data(struct req *r)
 {
 	struct cache_snap s;
@@ -193,7 +220,8 @@ static void fetch_data(struct req *r)
 		sse_serve(r);
 		return;
 	}
-	if (req_flag(r, Q_REFRESH) && (info = trigger(r)) == NULL) {
+	/* HEAD has no side effects: it never starts a sync, and gets the plain answer's head. */
+	if (req_flag(r, Q_REFRESH) && !r->head && (info = trigger(r)) == NULL) {
 		req_error(r, 500, NULL, "Could not start the refresh");
 		return;
 	}
@@ -206,6 +234,11 @@ static void fetch_data(struct req *r)
 		return;
 	}
 	if (rc < 0) {
+		log_err("fetch-data: %s", err);
+		req_error(r, 500, NULL, "Error reading cache");
+		return;
+	}
+	if (info == NULL && !snapshot_sendable(r->cf->cache_dir, s.id, err, sizeof(err))) {
 		log_err("fetch-data: %s", err);
 		req_error(r, 500, NULL, "Error reading cache");
 		return;

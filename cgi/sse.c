@@ -313,7 +313,7 @@ void sse_serve(struct req *r)
 	if (!cache_sync_running(cf->cache_dir) &&
 	    cache_read_file(cf->cache_dir, CACHE_PROGRESS, last, sizeof(last)) < 0)
 		last[0] = '\0';
-	if (req_flag(r, Q_REFRESH)) {
+	if (req_flag(r, Q_REFRESH) && !r->head) {
 		switch (spawn_sync(cf, err, sizeof(err))) {
 		case SPAWN_STARTED:
 		case SPAWN_RUNNING:

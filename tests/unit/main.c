@@ -41,6 +41,7 @@ int main(void)
 	test_csv();
 	test_req();
 	test_cache();
+	test_cache_beneath();
 	test_gz();
 	if (t_dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t_dir);
