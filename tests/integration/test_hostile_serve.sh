@@ -61,4 +61,34 @@ done
 # Back to the real snapshot: served again.
 ln -sfn "$good" "$CACHE/tmp.link" && mv -T "$CACHE/tmp.link" "$CACHE/current"
 check "the real snapshot is served again" cmp -s <(api "$URL/fetch-data") "$CACHE/$good/data_cache.json"
+
+# 3. Signals. A responder stops on SIGTERM at once (libfcgi's handler used to swallow it)
+# and the supervisor starts another; `pmacache stop` needs no SIGKILL; orphans stop.
+sup=$(cat "$DIR/run/pmacache-fcgi.pid")
+workers() { pgrep -P "$sup" -f pmacache-fcgi | sort; }
+w=$(workers | head -n1)
+check "found a responder" test -n "$w"
+kill -TERM "$w"
+gone() { ! kill -0 "$1" 2>/dev/null; }
+check "a responder stops on SIGTERM (bounded wait of 2 s)" wait_for 2 gone "$w"
+two() { [ "$(workers | grep -cvx "$w")" = 2 ]; }
+check "the supervisor replaced it" wait_for 5 two
+is "and serving goes on" "$(code "$URL/health")" 200
+# A stream in progress does not hold the stop up.
+timeout 20 curl -sN -o /dev/null -H "X-API-Key: $KEY" "$URL/fetch-data?stream=true&refresh=true" &
+sleep 0.5
+errs=$("$PMACACHE" -c "$CONF" stop 2>&1 >/dev/null)
+is "pmacache stop needed no SIGKILL" "$errs" ""
+check "nor did the supervisor" sh -c "! grep -q SIGKILL '$DIR/run/log/pmacache-fcgi.log'"
+is "no responder left after stop" "$(pgrep -fc "pmacache-fcgi -c $CONF")" 0
+wait
+# The supervisor killed outright: its responders follow it.
+"$PMACACHE" -c "$CONF" start >/dev/null
+sup=$(cat "$DIR/run/pmacache-fcgi.pid")
+wait_for 5 test "$(workers | wc -l)" = 2
+orphans=$(workers | paste -sd' ' -)
+check "two responders under the new supervisor" test "$(wc -w <<<"$orphans")" = 2
+kill -KILL "$sup"
+none_left() { for p in $orphans; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
+check "responders stop when their supervisor is killed" wait_for 5 none_left
 finish
