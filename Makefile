@@ -8,11 +8,11 @@ PKGLIBS   := $(shell pkg-config --libs $(DEPS) 2>/dev/null || echo -lcurl -ljson
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 COMMON_SRC = common/conf.c common/log.c common/cache.c
-CGI_SRC    = cgi/main.c cgi/req.c cgi/routes.c cgi/auth.c cgi/spawn.c cgi/sse.c
+CGI_SRC    = cgi/main.c cgi/req.c cgi/routes.c cgi/auth.c cgi/spawn.c cgi/sse.c cgi/limit.c
 SYNC_LIB   = sync/csv.c sync/snap.c sync/gz.c sync/pma.c sync/wd.c sync/proc.c
 SYNC_SRC   = sync/main.c $(SYNC_LIB)
 UNIT_SRC   = $(wildcard tests/unit/test_*.c) tests/unit/main.c
-UNIT_UNDER = $(COMMON_SRC) sync/csv.c sync/gz.c cgi/auth.c cgi/req.c
+UNIT_UNDER = $(COMMON_SRC) sync/csv.c sync/gz.c cgi/auth.c cgi/req.c cgi/limit.c
 HDRS       = $(wildcard common/*.h cgi/*.h sync/*.h tests/unit/*.h)
 
 BINS = cgi/pmacache-fcgi sync/pmacache-sync

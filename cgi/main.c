@@ -7,6 +7,7 @@
  */
 #include "../common/conf.h"
 #include "../common/log.h"
+#include "limit.h"
 #include "req.h"
 #include "routes.h"
 #include "spawn.h"
@@ -292,5 +293,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	spawn_init(&cf);
+	if (limit_init(cf.limit_bad_keys_per_min, cf.limit_bad_keys_burst) < 0) {
+		log_err("no memory for the bad-key limit");
+		return 1;
+	}
 	return supervise();
 }

@@ -124,6 +124,8 @@ const char *req_reason(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 429:
+		return "Too Many Requests";
 	case 500:
 		return "Internal Server Error";
 	case 503:

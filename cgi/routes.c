@@ -3,6 +3,7 @@
 #include "../common/cache.h"
 #include "../common/log.h"
 #include "auth.h"
+#include "limit.h"
 #include "spawn.h"
 #include "sse.h"
 
@@ -310,9 +311,23 @@ void routes_dispatch(struct req *r)
 		          "Method not allowed");
 		return;
 	}
-	if (rt->auth && !auth_check(r->cf->api_keys_file, req_param(r, "HTTP_X_API_KEY"))) {
-		req_error(r, 401, NULL, "Unauthorized");
-		return;
+	if (rt->auth) {
+		/* The limit first: an address that used up its bad keys learns nothing from any
+		 * key, the right one included, until it may try again. A right key is never
+		 * counted. */
+		const char *addr = req_param(r, "REMOTE_ADDR");
+		int wait = limit_blocked(addr);
+		if (wait > 0) {
+			char extra[64];
+			snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", wait);
+			req_error(r, 429, extra, "Too many requests from this client: retry later");
+			return;
+		}
+		if (!auth_check(r->cf->api_keys_file, req_param(r, "HTTP_X_API_KEY"))) {
+			limit_bad(addr);
+			req_error(r, 401, NULL, "Unauthorized");
+			return;
+		}
 	}
 	rt->handler(r);
 }

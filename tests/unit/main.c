@@ -37,6 +37,7 @@ int main(void)
 	test_conf();
 	test_auth();
 	test_auth_hostile();
+	test_limit();
 	test_escape();
 	test_csv();
 	test_req();

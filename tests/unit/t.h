@@ -24,6 +24,7 @@ const char *t_file(const char *name, const char *text);
 void test_conf(void);
 void test_auth(void);
 void test_auth_hostile(void);
+void test_limit(void);
 void test_csv(void);
 void test_escape(void);
 void test_req(void);
