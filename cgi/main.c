@@ -128,7 +128,7 @@ static void worker(void)
 		log_err("FCGX_Init failed");
 		_exit(1);
 	}
-	sse_init(cf.threads);
+	req_long_init(cf.threads);
 	if ((tids = calloc((size_t)cf.threads, sizeof(*tids))) == NULL)
 		_exit(1);
 	pthread_attr_init(&at);

@@ -45,6 +45,16 @@ int req_header(struct req *r, const char *fmt, ...) __attribute__((format(printf
 int req_write(struct req *r, const void *buf, size_t len);
 int req_flush(struct req *r);
 
+/*
+ * Long work (an SSE stream, a streamed ?refresh=true body) may hold at most half of a
+ * process's threads, so that /health, /status and plain /fetch-data always find one, even
+ * with every connection nginx keeps alive parked on a thread of this process (2 × 16).
+ * req_long_begin returns 1 (counted: call req_long_end), or 0 when the budget is spent.
+ */
+void req_long_init(int threads);
+int req_long_begin(void);
+void req_long_end(void);
+
 /* "200 OK" and friends. */
 const char *req_reason(int status);
 

@@ -258,6 +258,14 @@ static void fetch_data(struct req *r)
 		close(s.fd);
 		return;
 	}
+	/* The body is long work. nginx buffers it (to disk if need be), so this thread is
+	 * back within disk speed; still, no more of them than the budget allows. The refresh
+	 * itself has started either way. */
+	if (!req_long_begin()) {
+		close(s.fd);
+		req_error(r, 503, "Retry-After: 1\r\n", "Too busy: retry");
+		return;
+	}
 	snprintf(pre, sizeof(pre), "{\"_info\":\"%s\",", info);
 	req_header(r,
 	           "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-cache\r\n"
@@ -266,6 +274,7 @@ static void fetch_data(struct req *r)
 	if (!r->head && req_write(r, pre, strlen(pre)) == 0)
 		routes_copy_body(r, s.fd, 1, s.size - 1);
 	close(s.fd);
+	req_long_end();
 }
 
 static void refresh(struct req *r)

@@ -31,6 +31,7 @@ struct conf {
 	int limit_refresh_per_min; /* POST /refresh and ?refresh=true */
 	int limit_refresh_burst;
 	int limit_streams_per_client; /* open ?stream=true connections */
+	int limit_conn_per_client;    /* requests in progress, of any kind */
 	int sync_timeout;
 	double min_rows_ratio;
 	char pma_url[1024];
