@@ -62,6 +62,13 @@ done
 ln -sfn "$good" "$CACHE/tmp.link" && mv -T "$CACHE/tmp.link" "$CACHE/current"
 check "the real snapshot is served again" cmp -s <(api "$URL/fetch-data") "$CACHE/$good/data_cache.json"
 
+# An admin's own symlink above the snapshots (cache_dir reached through one) is fine.
+"$PMACACHE" -c "$CONF" stop >/dev/null
+mv "$CACHE" "$DIR/real-cache" && ln -s "$DIR/real-cache" "$CACHE"
+"$PMACACHE" -c "$CONF" start >/dev/null
+check "cache_dir behind a symlink: plain /fetch-data served" cmp -s <(api "$URL/fetch-data") "$CACHE/$good/data_cache.json"
+is "cache_dir behind a symlink: ?refresh=true served" "$(api "$URL/fetch-data?refresh=true" | jq .count)" 20
+
 # 3. Signals. A responder stops on SIGTERM at once (libfcgi's handler used to swallow it)
 # and the supervisor starts another; `pmacache stop` needs no SIGKILL; orphans stop.
 sup=$(cat "$DIR/run/pmacache-fcgi.pid")
