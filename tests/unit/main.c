@@ -41,6 +41,7 @@ int main(void)
 	test_escape();
 	test_csv();
 	test_req();
+	test_req_long();
 	test_cache();
 	test_cache_beneath();
 	test_gz();

@@ -28,6 +28,7 @@ void test_limit(void);
 void test_csv(void);
 void test_escape(void);
 void test_req(void);
+void test_req_long(void);
 void test_cache(void);
 void test_cache_beneath(void);
 void test_gz(void);
