@@ -2,6 +2,7 @@
  * pmacache-fcgi: the FastCGI responders. Started by spawn-fcgi with the listening socket on
  * fd 0. The first process is a supervisor: it forks `workers` responder processes, restarts
  * one that dies, and on SIGTERM stops them all (SIGTERM, a bounded wait, SIGKILL, reap).
+ * A responder exits within half a second of SIGTERM, and when its supervisor dies.
  * Each responder runs `threads` threads over FCGX_Accept_r, so a slow client or a long SSE
  * stream holds one thread, never the process.
  */
