@@ -3,10 +3,12 @@
 #include "../common/cache.h"
 #include "../common/log.h"
 #include "auth.h"
+#include "limit.h"
 #include "spawn.h"
 #include "sse.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -133,6 +135,32 @@ static const char *trigger(struct req *r)
 	}
 }
 
+/*
+ * Whether the snapshot's data file is a regular file reached without a symlink, before
+ * nginx is told to send it. nginx's `disable_symlinks` in the internal location holds the
+ * same line should the file be swapped between this check and nginx's open.
+ */
+static int snapshot_sendable(const char *cache_dir, const char *id, char *err, size_t errlen)
+{
+	char rel[128];
+	struct stat st;
+	int fd, ok;
+
+	snprintf(rel, sizeof(rel), "snapshots/%s/%s", id, CACHE_DATA);
+	if ((fd = cache_open_beneath(cache_dir, rel, O_RDONLY)) < 0) {
+		errf(err, errlen, "%s/%s: %s", cache_dir, rel,
+		     errno == ELOOP || errno == EXDEV || errno == ENOTDIR
+		         ? "a symbolic link or a path out of cache_dir: refused"
+		         : strerror(errno));
+		return 0;
+	}
+	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	if (!ok)
+		errf(err, errlen, "%s/%s: not a regular file: refused", cache_dir, rel);
+	close(fd);
+	return ok;
+}
+
 static void fetch_data(struct req *r)
 {
 	struct cache_snap s;
@@ -145,7 +173,8 @@ static void fetch_data(struct req *r)
 		sse_serve(r);
 		return;
 	}
-	if (req_flag(r, Q_REFRESH) && (info = trigger(r)) == NULL) {
+	/* HEAD has no side effects: it never starts a sync, and gets the plain answer's head. */
+	if (req_flag(r, Q_REFRESH) && !r->head && (info = trigger(r)) == NULL) {
 		req_error(r, 500, NULL, "Could not start the refresh");
 		return;
 	}
@@ -158,6 +187,11 @@ static void fetch_data(struct req *r)
 		return;
 	}
 	if (rc < 0) {
+		log_err("fetch-data: %s", err);
+		req_error(r, 500, NULL, "Error reading cache");
+		return;
+	}
+	if (info == NULL && !snapshot_sendable(r->cf->cache_dir, s.id, err, sizeof(err))) {
 		log_err("fetch-data: %s", err);
 		req_error(r, 500, NULL, "Error reading cache");
 		return;
@@ -176,6 +210,14 @@ static void fetch_data(struct req *r)
 		close(s.fd);
 		return;
 	}
+	/* The body is long work. nginx buffers it (to disk if need be), so this thread is
+	 * back within disk speed; still, no more of them than the budget allows. The refresh
+	 * itself has started either way. */
+	if (!req_long_begin()) {
+		close(s.fd);
+		req_error(r, 503, "Retry-After: 1\r\n", "Too busy: retry");
+		return;
+	}
 	snprintf(pre, sizeof(pre), "{\"_info\":\"%s\",", info);
 	req_header(r,
 	           "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-cache\r\n"
@@ -184,6 +226,7 @@ static void fetch_data(struct req *r)
 	if (!r->head && req_write(r, pre, strlen(pre)) == 0)
 		req_copy_body(r, s.fd, 1, s.size - 1);
 	close(s.fd);
+	req_long_end();
 }
 
 static void refresh(struct req *r)
@@ -229,9 +272,23 @@ void routes_dispatch(struct req *r)
 		          "Method not allowed");
 		return;
 	}
-	if (rt->auth && !auth_check(r->cf->api_keys_file, req_param(r, "HTTP_X_API_KEY"))) {
-		req_error(r, 401, NULL, "Unauthorized");
-		return;
+	if (rt->auth) {
+		/* The limit first: an address that used up its bad keys learns nothing from any
+		 * key, the right one included, until it may try again. A right key is never
+		 * counted. */
+		const char *addr = req_param(r, "REMOTE_ADDR");
+		int wait = limit_blocked(addr);
+		if (wait > 0) {
+			char extra[64];
+			snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", wait);
+			req_error(r, 429, extra, "Too many requests from this client: retry later");
+			return;
+		}
+		if (!auth_check(r->cf->api_keys_file, req_param(r, "HTTP_X_API_KEY"))) {
+			limit_bad(addr);
+			req_error(r, 401, NULL, "Unauthorized");
+			return;
+		}
 	}
 	rt->handler(r);
 }

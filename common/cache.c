@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <linux/openat2.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 void cache_iso8601(time_t t, char *buf, size_t len)
@@ -68,14 +70,82 @@ int cache_write_all(int fd, const void *buf, size_t len, off_t off)
 	return 0;
 }
 
+/* The walk openat2 does, for kernels without it (before 5.6) or a seccomp filter that hides
+ * it: one component at a time, none of them a symlink, "." and ".." refused. */
+static int open_walk(int dirfd, const char *rel, int flags)
+{
+	char comp[256];
+	const char *p = rel;
+	int fd = dirfd, next;
+
+	for (;;) {
+		size_t n = strcspn(p, "/");
+		int last = p[n] == '\0';
+		if (n == 0 || n >= sizeof(comp) || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.')) {
+			errno = EXDEV;
+			next = -1;
+		} else {
+			memcpy(comp, p, n);
+			comp[n] = '\0';
+			next = openat(fd, comp,
+			              last ? flags | O_NOFOLLOW
+			                   : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (fd != dirfd) {
+			int e = errno;
+			close(fd);
+			errno = e;
+		}
+		if (next < 0 || last)
+			return next;
+		fd = next;
+		p += n + 1;
+	}
+}
+
+int cache_open_beneath(const char *cache_dir, const char *rel, int flags)
+{
+	struct open_how how;
+	int dirfd, fd, e;
+
+	if ((dirfd = open(cache_dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	flags |= O_CLOEXEC | O_NONBLOCK; /* O_NONBLOCK: a FIFO planted here cannot hang us */
+	memset(&how, 0, sizeof(how));
+	how.flags = (unsigned long long)flags;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+		fd = open_walk(dirfd, rel, flags);
+	e = errno;
+	close(dirfd);
+	errno = e;
+	return fd;
+}
+
+/* cache_open_beneath, and the file must be a regular one. */
+static int open_regular(const char *cache_dir, const char *rel, struct stat *st)
+{
+	int fd = cache_open_beneath(cache_dir, rel, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
 ssize_t cache_read_file(const char *cache_dir, const char *name, char *buf, size_t len)
 {
-	char path[4096];
+	struct stat st;
 	ssize_t n, total = 0;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", cache_dir, name);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((fd = open_regular(cache_dir, name, &st)) < 0)
 		return -1;
 	while ((size_t)total < len - 1) {
 		n = read(fd, buf + total, len - 1 - (size_t)total);
@@ -136,13 +206,28 @@ int cache_current_id(const char *cache_dir, char *id, size_t idlen, char *err, s
 	}
 	link[n] = '\0';
 	/* link is "snapshots/<id>" */
+	/* Only a plain name inside snapshots/: no "..", no other folder, nothing nginx's URI
+	 * handling would read differently. */
 	if (strncmp(link, "snapshots/", 10) != 0 || strlen(link + 10) >= idlen ||
-	    strchr(link + 10, '/') != NULL) {
+	    link[10] == '\0' || link[10] == '.' ||
+	    strspn(link + 10,
+	           "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-") !=
+	        strlen(link + 10)) {
 		errf(err, errlen, "%s: unexpected target '%s'", path, link);
 		return -1;
 	}
 	memcpy(id, link + 10, strlen(link + 10) + 1);
 	return 0;
+}
+
+/* Why open_regular failed, in words an admin acts on. */
+static const char *open_error(void)
+{
+	if (errno == ELOOP || errno == EXDEV || errno == ENOTDIR)
+		return "a symbolic link or a path out of cache_dir: refused";
+	if (errno == EINVAL)
+		return "not a regular file: refused";
+	return strerror(errno);
 }
 
 /* Snapshots never change once published: what was read of one is kept, by id. */
@@ -153,7 +238,7 @@ static char memo_dir[4096];
 int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char *err,
                   size_t errlen)
 {
-	char path[4096], link[256], meta[16384];
+	char path[4096], link[256], rel[320], meta[16384];
 	struct stat st;
 	int lk, hit, fd = -1, rc = -1;
 
@@ -168,7 +253,8 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 	rc = -1;
 	snprintf(link, sizeof(link), "snapshots/%s", s->id);
 	snprintf(s->etag, sizeof(s->etag), "\"%s\"", s->id);
-	snprintf(path, sizeof(path), "%s/%s/%s", cache_dir, link, CACHE_DATA);
+	snprintf(rel, sizeof(rel), "%s/%s", link, CACHE_DATA);
+	snprintf(path, sizeof(path), "%s/%s", cache_dir, rel);
 	pthread_mutex_lock(&memo_mu);
 	hit = strcmp(memo.id, s->id) == 0 && strcmp(memo_dir, cache_dir) == 0;
 	if (hit)
@@ -176,15 +262,15 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 	pthread_mutex_unlock(&memo_mu);
 	if (hit) {
 		s->fd = -1;
-		if (want_fd && (s->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-			errf(err, errlen, "%s: %s", path, strerror(errno));
+		if (want_fd && (s->fd = open_regular(cache_dir, rel, &st)) < 0) {
+			errf(err, errlen, "%s: %s", path, open_error());
 			goto out;
 		}
 		rc = 0;
 		goto out;
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
-		errf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((fd = open_regular(cache_dir, rel, &st)) < 0) {
+		errf(err, errlen, "%s: %s", path, open_error());
 		goto out;
 	}
 	s->size = st.st_size;

@@ -81,7 +81,16 @@ int cache_write_file(const char *cache_dir, const char *name, const char *buf, s
  * short writes and EINTR. Returns 0, or -1 (errno set). */
 int cache_write_all(int fd, const void *buf, size_t len, off_t off);
 
-/* Read a small file into buf (NUL-terminated). Returns bytes read, or -1 (errno set). */
+/*
+ * Open cache_dir/rel (rel relative, e.g. "snapshots/<id>/data_cache.json") without following
+ * any symlink and without leaving cache_dir: openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS),
+ * or a walk with O_NOFOLLOW where the kernel lacks openat2. O_CLOEXEC | O_NONBLOCK are added.
+ * Returns the fd, or -1 (errno ELOOP or EXDEV for a symlink or a way out).
+ */
+int cache_open_beneath(const char *cache_dir, const char *rel, int flags);
+
+/* Read a small regular file cache_dir/name (opened by cache_open_beneath) into buf,
+ * NUL-terminated. Returns bytes read, or -1 (errno set). */
 ssize_t cache_read_file(const char *cache_dir, const char *name, char *buf, size_t len);
 
 /* Remove tmp.* leftovers of a killed sync. Call with the sync lock held. */

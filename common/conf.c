@@ -43,6 +43,7 @@ static const struct conf_key conf_keys[] = {
     {"limit_refresh_burst", CT_INT, I(limit_refresh_burst), 0, 1000000, "5", 0},
     {"limit_streams_per_client", CT_INT, I(limit_streams_per_client), 1, 100000, "10", 0},
     {"cors_origins", CT_ORIGINS, S(cors_origins), 0, 0, "", 0},
+    {"limit_conn_per_client", CT_INT, I(limit_conn_per_client), 1, 65535, "32", 0},
     {"sync_timeout", CT_INT, I(sync_timeout), 5, 86400, "300", 0},
     {"min_rows_ratio", CT_RATIO, I(min_rows_ratio), 0, 1, "0.5", 0},
     {"pma_url", CT_STR, S(pma_url), 0, 0, "", 0},

@@ -32,6 +32,7 @@ struct conf {
 	int limit_refresh_burst;
 	int limit_streams_per_client; /* open ?stream=true connections */
 	char cors_origins[2048];      /* origins allowed by CORS, space separated ("" none) */
+	int limit_conn_per_client;    /* requests in progress, of any kind */
 	int sync_timeout;
 	double min_rows_ratio;
 	char pma_url[1024];

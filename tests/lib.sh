@@ -47,7 +47,8 @@ inst_up() {
 		# tests themselves. test_limits.sh tests them at their defaults.
 		grep -q '^limit_' <<<"${2:-}" || printf '%s\n' "limit_bad_keys_per_min = 1000000" \
 			"limit_bad_keys_burst = 100000" "limit_refresh_per_min = 1000000" \
-			"limit_refresh_burst = 100000" "limit_streams_per_client = 10000"
+			"limit_refresh_burst = 100000" "limit_streams_per_client = 10000" \
+			"limit_conn_per_client = 60000"
 		echo "${2:-}"
 	} > "$CONF"
 	"$PMACACHE" -c "$CONF" start >/dev/null || { notok "start $1"; exit 1; }

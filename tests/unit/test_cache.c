@@ -2,6 +2,7 @@
 #include "t.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -82,5 +83,92 @@ void test_cache(void)
 	CHECK(access(path, F_OK) != 0, "stale temp folder removed");
 	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
 	if (system(path) != 0)
+		fprintf(stderr, "cleanup failed\n");
+}
+
+/* Issue 13: nothing is read through a symlink or from outside cache_dir. */
+void test_cache_beneath(void)
+{
+	char dir[] = "/tmp/pmacache-beneath.XXXXXX", err[256], buf[64], p[256], q[256];
+	struct cache_snap s;
+	FILE *f;
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	/* A planted snapshot whose data file is a symlink to /etc/passwd, meta.json valid. */
+	snprintf(p, sizeof(p), "%s/snapshots", dir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/snapshots/70000000-1", dir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/snapshots/70000000-1/" CACHE_META, dir);
+	if ((f = fopen(p, "w")) != NULL) {
+		fputs("{\"count\":1,\"last_updated\":\"2026-01-01T00:00:00Z\"}", f);
+		fclose(f);
+	}
+	snprintf(p, sizeof(p), "%s/snapshots/70000000-1/" CACHE_DATA, dir);
+	CHECK(symlink("/etc/passwd", p) == 0, "plant a symlink");
+	snprintf(p, sizeof(p), "%s/current", dir);
+	CHECK(symlink("snapshots/70000000-1", p) == 0, "plant current");
+	s.fd = -1;
+	CHECK(cache_current(dir, &s, 1, err, sizeof(err)) == -1 && s.fd < 0,
+	      "a symlinked data file is refused");
+	CHECK(strstr(err, "symbolic link") != NULL, "and said so: %s", err);
+
+	/* The data file real, its folder a symlink to a folder elsewhere. */
+	snprintf(p, sizeof(p), "%s/elsewhere", dir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/elsewhere/" CACHE_DATA, dir);
+	if ((f = fopen(p, "w")) != NULL) {
+		fputs("{\"secret\":1}", f);
+		fclose(f);
+	}
+	snprintf(p, sizeof(p), "%s/elsewhere/" CACHE_META, dir);
+	if ((f = fopen(p, "w")) != NULL) {
+		fputs("{\"count\":1,\"last_updated\":\"2026-01-01T00:00:00Z\"}", f);
+		fclose(f);
+	}
+	snprintf(p, sizeof(p), "%s/snapshots/70000000-2", dir);
+	CHECK(symlink("../elsewhere", p) == 0, "plant a symlinked folder");
+	snprintf(p, sizeof(p), "%s/tmp.link", dir);
+	snprintf(q, sizeof(q), "%s/current", dir);
+	CHECK(symlink("snapshots/70000000-2", p) == 0 && rename(p, q) == 0, "point current at it");
+	CHECK(cache_current(dir, &s, 1, err, sizeof(err)) == -1,
+	      "a symlinked snapshot folder is refused");
+
+	/* current naming a way out. */
+	CHECK(symlink("snapshots/..", p) == 0 && rename(p, q) == 0, "current -> snapshots/..");
+	CHECK(cache_current(dir, &s, 1, err, sizeof(err)) == -1, "snapshots/.. is refused");
+	CHECK(cache_open_beneath(dir, "../etc/passwd", O_RDONLY) < 0, "no way up");
+	CHECK(cache_open_beneath(dir, "/etc/passwd", O_RDONLY) < 0, "no absolute path");
+
+	/* A status file that is a symlink, or a FIFO (which would block a plain open). */
+	snprintf(p, sizeof(p), "%s/" CACHE_STATUS, dir);
+	CHECK(symlink("/etc/passwd", p) == 0, "plant status.json");
+	CHECK(cache_read_file(dir, CACHE_STATUS, buf, sizeof(buf)) < 0, "symlinked status refused");
+	snprintf(p, sizeof(p), "%s/" CACHE_PROGRESS, dir);
+	CHECK(mkfifo(p, 0644) == 0, "plant a FIFO");
+	CHECK(cache_read_file(dir, CACHE_PROGRESS, buf, sizeof(buf)) < 0, "a FIFO is refused");
+
+	/* A real snapshot still reads. */
+	snprintf(p, sizeof(p), "%s/snapshots/70000000-3", dir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/snapshots/70000000-3/" CACHE_DATA, dir);
+	if ((f = fopen(p, "w")) != NULL) {
+		fputs("{\"a\":1}", f);
+		fclose(f);
+	}
+	snprintf(p, sizeof(p), "%s/snapshots/70000000-3/" CACHE_META, dir);
+	if ((f = fopen(p, "w")) != NULL) {
+		fputs("{\"count\":1,\"last_updated\":\"2026-01-01T00:00:00Z\"}", f);
+		fclose(f);
+	}
+	snprintf(p, sizeof(p), "%s/tmp.link", dir);
+	CHECK(symlink("snapshots/70000000-3", p) == 0 && rename(p, q) == 0, "current -> real");
+	CHECK(cache_current(dir, &s, 1, err, sizeof(err)) == 0 && s.fd >= 0 && s.size == 7,
+	      "a real snapshot reads: %s", err);
+	if (s.fd >= 0)
+		close(s.fd);
+	snprintf(p, sizeof(p), "rm -rf '%s'", dir);
+	if (system(p) != 0)
 		fprintf(stderr, "cleanup failed\n");
 }
