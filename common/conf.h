@@ -33,6 +33,7 @@ struct conf {
 	int limit_streams_per_client; /* open ?stream=true connections */
 	int sync_timeout;
 	double min_rows_ratio;
+	int max_field_bytes; /* the longest CSV field and header row the sync accepts */
 	char pma_url[1024];
 	char pma_user[256];
 	char pma_password_file[CONF_PATH];

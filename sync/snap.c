@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GZ_LEVEL 1 /* fast: the copy exists to save bandwidth, not disk */
@@ -28,30 +29,97 @@ static void csv_progress(void *arg, long long rows, long long bytes)
 	phase(o, "convert", rows, bytes);
 }
 
+/* The column list of snapshot id, as canonical JSON text (caller frees), or NULL. */
+static char *snap_columns(const char *cache_dir, const char *id)
+{
+	char path[256], *text, *cols = NULL;
+	struct json_object *o, *v;
+
+	snprintf(path, sizeof(path), "snapshots/%s/%s", id, CACHE_META);
+	if ((text = cache_read_alloc(cache_dir, path, CACHE_META_MAX, NULL)) == NULL)
+		return NULL;
+	if ((o = json_tokener_parse(text)) != NULL && json_object_object_get_ex(o, "columns", &v))
+		cols = strdup(json_object_to_json_string_ext(
+		    v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	free(text);
+	return cols;
+}
+
+/*
+ * No two snapshots share an mtime second: nginx's ETag ("<mtime>-<size>") and Last-Modified
+ * (for If-Modified-Since) come from it. If the current one was published in this very second,
+ * wait for the next (never move the time ahead of the clock). A current snapshot more than a
+ * second ahead (the clock was set back) is not waited for. Returns 0, or -1 when stopped.
+ */
+static int after_second(time_t prev, volatile sig_atomic_t *stop)
+{
+	struct timespec now, until = {prev + 1, 0};
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (now.tv_sec > prev)
+		return 0;
+	if (prev - now.tv_sec > 1) {
+		log_warn("the current snapshot's time is %lld s ahead of the clock; the new one "
+		         "takes the clock's time",
+		         (long long)(prev - now.tv_sec));
+		return 0;
+	}
+	while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &until, NULL) == EINTR)
+		if (stop && *stop)
+			return -1;
+	return 0;
+}
+
 enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *o,
                           struct snap_result *r, char *err, size_t errlen)
 {
-	char tmpdir[4096], path[4200], iso[32], why[512];
+	char tmpdir[4096], path[4200], iso[32], why[512], *prev_cols = NULL;
 	struct cache_snap prev;
 	struct csv_result cr;
 	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0};
+	struct csv_opts copts;
 	struct gz *gz = NULL;
 	struct json_object *meta = NULL, *cols = NULL;
 	struct timespec times[2];
 	struct stat st;
 	enum snap_fail rc = SNAP_EWRITE;
-	int have_prev, gz_fd = -1, meta_fd = -1, dfd = -1;
-	time_t t;
-	const char *mtext;
+	int prev_rc, have_prev, gz_fd = -1, meta_fd = -1, dfd = -1;
+	time_t t, prev_mtime = 0;
+	const char *mtext, *now_cols;
 
 	memset(r, 0, sizeof(*r));
 	memset(&cr, 0, sizeof(cr));
-	have_prev = cache_current(o->cache_dir, &prev, 0, why, sizeof(why)) == 0;
+	tmpdir[0] = '\0';
+	prev_rc = cache_current(o->cache_dir, &prev, 0, why, sizeof(why));
+	have_prev = prev_rc == 0;
+	if (have_prev) {
+		prev_mtime = prev.mtime;
+	} else if (prev_rc < 0) {
+		/* A current snapshot the guard cannot read: it fails closed. */
+		if (!o->force) {
+			snprintf(
+			    err, errlen,
+			    "the current snapshot's row count cannot be read (%s), so the shrink "
+			    "guard cannot compare: use --force to replace it",
+			    why);
+			return SNAP_EINVALID;
+		}
+		log_warn("the current snapshot cannot be read (%s); replacing it (--force)", why);
+		if (cache_current_id(o->cache_dir, prev.id, sizeof(prev.id), why, sizeof(why)) == 0)
+			prev_mtime = (time_t)strtoll(prev.id, NULL, 16);
+	}
 
-	/* The snapshot's time. Strictly after the current one's, so that ids never repeat. */
+	/* Room for one more snapshot of about the current one's size (or of the input's). */
+	if (have_prev) {
+		long long need = prev.size + (prev.gz_size > 0 ? prev.gz_size : prev.size / 4);
+		if (fstat(csv_fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size * 2 > need)
+			need = st.st_size * 2;
+		cache_make_room(o->cache_dir, prev.id, need + need / 8 + 1024 * 1024);
+	}
+
+	/* The time written now is provisional: the publication's replaces it. */
 	t = time(NULL);
-	if (have_prev && t <= prev.mtime)
-		t = prev.mtime + 1;
 	cache_iso8601(t, iso, sizeof(iso));
 
 	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp.snap.XXXXXX", o->cache_dir);
@@ -78,10 +146,17 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	out.tap_arg = gz;
 
 	phase(o, "convert", 0, 0);
-	switch (csv_convert(csv_fd, name, &out, iso, &cr, csv_progress, (void *)o, err, errlen)) {
+	copts.max_field = o->max_field;
+	copts.stop = o->stop;
+	copts.progress = csv_progress;
+	copts.arg = (void *)o;
+	switch (csv_convert(csv_fd, name, &out, iso, &cr, &copts, err, errlen)) {
 	case 0:
 		break;
 	case -2: /* a write error is ours */
+		goto out;
+	case -3:
+		rc = SNAP_ESTOPPED;
 		goto out;
 	default: /* anything else is the export's fault */
 		rc = SNAP_EINVALID;
@@ -91,9 +166,16 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		log_warn("%s: %lld invalid UTF-8 sequences replaced by U+FFFD", name, cr.replaced);
 
 	/* Validation against the snapshot being served. */
+	if ((cols = json_tokener_parse(cr.columns)) == NULL) {
+		snprintf(err, errlen, "%s: the column list is not valid JSON", name);
+		goto out;
+	}
+	now_cols = json_object_to_json_string_ext(cols, JSON_C_TO_STRING_PLAIN |
+	                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (have_prev) {
-		if (prev.columns[0] && strcmp(prev.columns, cr.columns) != 0)
-			log_warn("the columns changed: was %s, now %s", prev.columns, cr.columns);
+		prev_cols = snap_columns(o->cache_dir, prev.id);
+		if (prev_cols && strcmp(prev_cols, now_cols) != 0)
+			log_warn("the columns changed: was %s, now %s", prev_cols, now_cols);
 		if (!o->force && (double)cr.rows < o->min_rows_ratio * (double)prev.count) {
 			snprintf(err, errlen,
 			         "%s: %lld rows, fewer than min_rows_ratio %g of the %lld cached "
@@ -105,6 +187,18 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	}
 
 	phase(o, "swap", cr.rows, cr.bytes_out);
+	/* The publication's time, in the envelope too (the gzip copy reads it back). */
+	if (after_second(prev_mtime, o->stop) < 0) {
+		snprintf(err, errlen, "%s: stopped before the swap", name);
+		rc = SNAP_ESTOPPED;
+		goto out;
+	}
+	t = time(NULL);
+	cache_iso8601(t, iso, sizeof(iso));
+	if (cache_write_all(out.fd, iso, strlen(iso), (off_t)csv_last_updated_off()) < 0) {
+		snprintf(err, errlen, "%s/%s: %s", tmpdir, CACHE_DATA, strerror(errno));
+		goto out;
+	}
 	r->gz_bytes = gz_finish(gz, out.fd, err, errlen);
 	gz = NULL;
 	if (r->gz_bytes < 0)
@@ -128,14 +222,20 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	         (unsigned long long)st.st_size);
 
 	meta = json_object_new_object();
-	cols = json_tokener_parse(cr.columns);
 	json_object_object_add(meta, "etag", json_object_new_string(r->id));
 	json_object_object_add(meta, "count", json_object_new_int64(cr.rows));
 	json_object_object_add(meta, "size_bytes", json_object_new_int64(st.st_size));
 	json_object_object_add(meta, "gzip_bytes", json_object_new_int64(r->gz_bytes));
 	json_object_object_add(meta, "last_updated", json_object_new_string(iso));
 	json_object_object_add(meta, "columns", cols);
+	cols = NULL; /* meta owns it now */
 	mtext = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN);
+	if (strlen(mtext) > CACHE_META_MAX) { /* the readers' limit, enforced here */
+		snprintf(err, errlen, "%s: the column list makes meta.json %zu bytes, over %d",
+		         name, strlen(mtext), CACHE_META_MAX);
+		rc = SNAP_EINVALID;
+		goto out;
+	}
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_META);
 	if ((meta_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
 	    cache_write_all(meta_fd, mtext, strlen(mtext), -1) < 0 || fsync(meta_fd) < 0) {
@@ -171,6 +271,8 @@ out:
 		rmdir(tmpdir);
 	}
 	json_object_put(meta);
+	json_object_put(cols);
+	free(prev_cols);
 	free(cr.columns);
 	return rc;
 }

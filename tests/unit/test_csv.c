@@ -145,8 +145,7 @@ static struct json_object *convert(const char *in, size_t len, struct csv_result
 		return NULL;
 	}
 	memset(res, 0, sizeof(*res));
-	if (csv_convert(fd, "t.csv", &out, "2026-01-02T03:04:05Z", res, NULL, NULL, err, errlen) ==
-	    0) {
+	if (csv_convert(fd, "t.csv", &out, "2026-01-02T03:04:05Z", res, NULL, err, errlen) == 0) {
 		o = json_tokener_parse(out.mem);
 		if (o == NULL)
 			snprintf(err, errlen, "output is not JSON: %.200s", out.mem);
