@@ -24,6 +24,14 @@ static const struct {
     {"cache_dir\napi_keys_file = k\n", "t.conf:1: expected 'key = value'"},
     {"cache_dir = \napi_keys_file = k\n", "t.conf:1: key 'cache_dir': empty path"},
     {"cache_dir = c\napi_keys_file = k\nwebdriver_url = ftp://x\n", "webdriver_url"},
+    {"cache_dir = c\napi_keys_file = k\nmax_field_bytes = 1000\n",
+     "t.conf:3: key 'max_field_bytes': expected a size from 1024 to 1073741824 bytes"},
+    {"cache_dir = c\napi_keys_file = k\nmax_field_bytes = 2G\n", "key 'max_field_bytes'"},
+    {"cache_dir = c\napi_keys_file = k\nmax_field_bytes = 16X\n", "key 'max_field_bytes'"},
+    {"cache_dir = c\napi_keys_file = k\nmax_field_bytes = 16MB\n", "key 'max_field_bytes'"},
+    {"cache_dir = c\napi_keys_file = k\nmax_field_bytes = 99999999999999999999M\n",
+     "key 'max_field_bytes'"},
+    {"cache_dir = c\napi_keys_file = k\nmax_field_bytes = 1G\n", NULL},
 };
 
 void test_conf(void)
@@ -60,6 +68,13 @@ void test_conf(void)
 	CHECK(conf_get(&c, "workers", val, sizeof(val)) == 0 && strcmp(val, "2") == 0, "get int");
 	CHECK(conf_get(&c, "nope", val, sizeof(val)) < 0, "get unknown key");
 	CHECK(!conf_has_pma(&c), "no pma configured");
+	CHECK(c.max_field_bytes == 16 * 1024 * 1024 &&
+	          conf_get(&c, "max_field_bytes", val, sizeof(val)) == 0 &&
+	          strcmp(val, "16777216") == 0,
+	      "max_field_bytes defaults to 16 MiB: %d", c.max_field_bytes);
+	path = t_file("t.conf", "cache_dir = c\napi_keys_file = k\nmax_field_bytes = 64k\n");
+	CHECK(conf_load(&c, path, err, sizeof(err)) == 0 && c.max_field_bytes == 65536,
+	      "max_field_bytes = 64k: %d %s", c.max_field_bytes, err);
 
 	CHECK(conf_load(&c, "/nonexistent/x.conf", err, sizeof(err)) < 0 &&
 	          strstr(err, "/nonexistent/x.conf") != NULL,
