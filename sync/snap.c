@@ -46,6 +46,16 @@ static char *snap_columns(const char *cache_dir, const char *id)
 	return cols;
 }
 
+/* The clock's second. Not time(2): it reads a coarse clock that can lag clock_gettime()
+ * by a tick, so right after waiting for a new second it may still name the old one. */
+static time_t clock_now(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec;
+}
+
 /*
  * No two snapshots share an mtime second: nginx's ETag ("<mtime>-<size>") and Last-Modified
  * (for If-Modified-Since) come from it. If the current one was published in this very second,
@@ -119,7 +129,7 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	}
 
 	/* The time written now is provisional: the publication's replaces it. */
-	t = time(NULL);
+	t = clock_now();
 	cache_iso8601(t, iso, sizeof(iso));
 
 	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp.snap.XXXXXX", o->cache_dir);
@@ -193,7 +203,7 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		rc = SNAP_ESTOPPED;
 		goto out;
 	}
-	t = time(NULL);
+	t = clock_now();
 	cache_iso8601(t, iso, sizeof(iso));
 	if (cache_write_all(out.fd, iso, strlen(iso), (off_t)csv_last_updated_off()) < 0) {
 		snprintf(err, errlen, "%s/%s: %s", tmpdir, CACHE_DATA, strerror(errno));
