@@ -7,8 +7,10 @@
  *   snapshots/<id>/       one published snapshot, never changed after publication:
  *       data_cache.json     the complete /fetch-data body, ready to send
  *       data_cache.json.gz  the same, gzip-compressed
- *       meta.json           {"etag","count","size_bytes","gzip_bytes","last_updated","columns"},
- *                           at most CACHE_META_MAX bytes (the sync refuses a bigger one)
+ *       meta.json           {"etag","count","size_bytes","gzip_bytes","last_updated"}: small
+ *                           (snapshots of earlier versions also hold "columns"; read up to
+ *                           CACHE_META_MAX)
+ *       columns.json        the JSON array of column names (any length; only the sync reads it)
  *   current -> snapshots/<id>          swapped atomically by rename(2)
  *   data_cache.json -> current/data_cache.json
  *   status.json, progress.json         small files, each replaced atomically
@@ -31,10 +33,11 @@
 #define CACHE_DATA "data_cache.json"
 #define CACHE_DATA_GZ "data_cache.json.gz"
 #define CACHE_META "meta.json"
+#define CACHE_COLUMNS "columns.json"
 #define CACHE_STATUS "status.json"
 #define CACHE_PROGRESS "progress.json"
 #define CACHE_KEEP 3                      /* snapshots kept, the current one included */
-#define CACHE_META_MAX (64 * 1024 * 1024) /* meta.json (most of it the column list) */
+#define CACHE_META_MAX (64 * 1024 * 1024) /* meta.json, as earlier versions wrote it */
 #define CACHE_STATUS_MAX (64 * 1024)      /* status.json, progress.json */
 
 struct cache_snap {

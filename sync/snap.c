@@ -29,21 +29,32 @@ static void csv_progress(void *arg, long long rows, long long bytes)
 	phase(o, "convert", rows, bytes);
 }
 
-/* The column list of snapshot id, as canonical JSON text (caller frees), or NULL. */
-static char *snap_columns(const char *cache_dir, const char *id)
+/* The column list of snapshot id, as the converter wrote it (caller frees), or NULL. A
+ * snapshot of an earlier version has none (its list is in meta.json): nothing to compare. */
+static char *snap_columns(const char *cache_dir, const char *id, size_t max)
 {
-	char path[256], *text, *cols = NULL;
-	struct json_object *o, *v;
+	char path[256];
 
-	snprintf(path, sizeof(path), "snapshots/%s/%s", id, CACHE_META);
-	if ((text = cache_read_alloc(cache_dir, path, CACHE_META_MAX, NULL)) == NULL)
-		return NULL;
-	if ((o = json_tokener_parse(text)) != NULL && json_object_object_get_ex(o, "columns", &v))
-		cols = strdup(json_object_to_json_string_ext(
-		    v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	free(text);
-	return cols;
+	snprintf(path, sizeof(path), "snapshots/%s/%s", id, CACHE_COLUMNS);
+	return cache_read_alloc(cache_dir, path, max, NULL);
+}
+
+/* Write len bytes of text as tmpdir/name, fsynced. Returns 0, or -1 with err set. */
+static int put_file(const char *tmpdir, const char *name, const char *text, size_t len, char *err,
+                    size_t errlen)
+{
+	char path[4200];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
+	    cache_write_all(fd, text, len, -1) < 0 || fsync(fd) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 /* The clock's second. Not time(2): it reads a coarse clock that can lag clock_gettime()
@@ -90,13 +101,13 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0};
 	struct csv_opts copts;
 	struct gz *gz = NULL;
-	struct json_object *meta = NULL, *cols = NULL;
+	struct json_object *meta = NULL;
 	struct timespec times[2];
 	struct stat st;
 	enum snap_fail rc = SNAP_EWRITE;
-	int prev_rc, have_prev, gz_fd = -1, meta_fd = -1, dfd = -1;
+	int prev_rc, have_prev, gz_fd = -1, dfd = -1;
 	time_t t, prev_mtime = 0;
-	const char *mtext, *now_cols;
+	const char *mtext;
 
 	memset(r, 0, sizeof(*r));
 	memset(&cr, 0, sizeof(cr));
@@ -175,17 +186,14 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	if (cr.replaced)
 		log_warn("%s: %lld invalid UTF-8 sequences replaced by U+FFFD", name, cr.replaced);
 
-	/* Validation against the snapshot being served. */
-	if ((cols = json_tokener_parse(cr.columns)) == NULL) {
-		snprintf(err, errlen, "%s: the column list is not valid JSON", name);
-		goto out;
-	}
-	now_cols = json_object_to_json_string_ext(cols, JSON_C_TO_STRING_PLAIN |
-	                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
+	/* Validation against the snapshot being served. The column lists are compared as the
+	 * converter writes them (one canonical text), whatever their length. */
 	if (have_prev) {
-		prev_cols = snap_columns(o->cache_dir, prev.id);
-		if (prev_cols && strcmp(prev_cols, now_cols) != 0)
-			log_warn("the columns changed: was %s, now %s", prev_cols, now_cols);
+		prev_cols = snap_columns(o->cache_dir, prev.id, strlen(cr.columns) * 2 + 4096);
+		if ((prev_cols && strcmp(prev_cols, cr.columns) != 0) ||
+		    (prev_cols == NULL && errno == EFBIG))
+			log_warn("the columns changed: was %s, now %s",
+			         prev_cols ? prev_cols : "a much longer list", cr.columns);
 		if (!o->force && (double)cr.rows < o->min_rows_ratio * (double)prev.count) {
 			snprintf(err, errlen,
 			         "%s: %lld rows, fewer than min_rows_ratio %g of the %lld cached "
@@ -237,21 +245,11 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	json_object_object_add(meta, "size_bytes", json_object_new_int64(st.st_size));
 	json_object_object_add(meta, "gzip_bytes", json_object_new_int64(r->gz_bytes));
 	json_object_object_add(meta, "last_updated", json_object_new_string(iso));
-	json_object_object_add(meta, "columns", cols);
-	cols = NULL; /* meta owns it now */
+	/* meta.json stays small (the responders read it); the column list has its own file. */
 	mtext = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN);
-	if (strlen(mtext) > CACHE_META_MAX) { /* the readers' limit, enforced here */
-		snprintf(err, errlen, "%s: the column list makes meta.json %zu bytes, over %d",
-		         name, strlen(mtext), CACHE_META_MAX);
-		rc = SNAP_EINVALID;
+	if (put_file(tmpdir, CACHE_META, mtext, strlen(mtext), err, errlen) < 0 ||
+	    put_file(tmpdir, CACHE_COLUMNS, cr.columns, strlen(cr.columns), err, errlen) < 0)
 		goto out;
-	}
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_META);
-	if ((meta_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
-	    cache_write_all(meta_fd, mtext, strlen(mtext), -1) < 0 || fsync(meta_fd) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
 	if ((dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) < 0) {
 		snprintf(err, errlen, "fsync %s: %s", tmpdir, strerror(errno));
 		goto out;
@@ -268,20 +266,17 @@ out:
 		close(out.fd);
 	if (gz_fd >= 0)
 		close(gz_fd);
-	if (meta_fd >= 0)
-		close(meta_fd);
 	if (dfd >= 0)
 		close(dfd);
 	if (tmpdir[0]) {
-		const char *files[] = {CACHE_DATA, CACHE_DATA_GZ, CACHE_META};
-		for (size_t i = 0; i < 3; i++) {
+		const char *files[] = {CACHE_DATA, CACHE_DATA_GZ, CACHE_META, CACHE_COLUMNS};
+		for (size_t i = 0; i < 4; i++) {
 			snprintf(path, sizeof(path), "%s/%s", tmpdir, files[i]);
 			unlink(path);
 		}
 		rmdir(tmpdir);
 	}
 	json_object_put(meta);
-	json_object_put(cols);
 	free(prev_cols);
 	free(cr.columns);
 	return rc;
