@@ -97,25 +97,17 @@ ssize_t cache_read_file(const char *cache_dir, const char *name, char *buf, size
 	return total;
 }
 
-char *cache_read_alloc(const char *cache_dir, const char *name, size_t max, size_t *len)
+/* All of fd (a regular file of about size bytes) into a buffer that grows, up to max bytes.
+ * Closes fd. */
+static char *read_all(int fd, off_t size, size_t max, size_t *len)
 {
-	char path[4096], *buf = NULL, *nb;
-	size_t cap = 0, total = 0;
-	struct stat st;
+	char *buf = NULL, *nb;
+	size_t cap, total = 0;
 	ssize_t n;
-	int fd, e;
+	int e;
 
-	snprintf(path, sizeof(path), "%s/%s", cache_dir, name);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
-		return NULL;
-	if (fstat(fd, &st) < 0)
-		goto fail;
-	if (!S_ISREG(st.st_mode)) {
-		errno = EINVAL;
-		goto fail;
-	}
 	/* The size is a hint (the file may be replaced, never changed): the buffer grows. */
-	cap = ((size_t)st.st_size < max ? (size_t)st.st_size : max) + 1;
+	cap = ((size_t)size < max ? (size_t)size : max) + 1;
 	if ((buf = malloc(cap)) == NULL)
 		goto fail;
 	for (;;) {
@@ -159,6 +151,25 @@ fail:
 	close(fd);
 	errno = e;
 	return NULL;
+}
+
+char *cache_read_alloc(const char *cache_dir, const char *name, size_t max, size_t *len)
+{
+	char path[4096];
+	struct stat st;
+	int fd;
+
+	/* Not through a symlink (in its last part), and O_NONBLOCK: a FIFO planted here cannot
+	 * hang the reader; only a regular file is read. */
+	snprintf(path, sizeof(path), "%s/%s", cache_dir, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	return read_all(fd, st.st_size, max, len);
 }
 
 static int parse_meta(const char *text, struct cache_snap *s)

@@ -67,6 +67,11 @@ static void read_alloc(const char *dir)
 	got = cache_read_alloc(dir, "link.json", 1 << 20, &len);
 	CHECK(got == NULL && errno == ELOOP, "a symlink is not followed");
 	free(got);
+	snprintf(path, sizeof(path), "%s/fifo.json", dir);
+	CHECK(mkfifo(path, 0644) == 0, "mkfifo");
+	got = cache_read_alloc(dir, "fifo.json", 1 << 20, &len);
+	CHECK(got == NULL && errno == EINVAL, "a FIFO is refused at once, not waited on");
+	free(got);
 	free(big);
 }
 
