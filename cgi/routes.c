@@ -36,29 +36,40 @@ static struct {
 	ino_t ino;
 	off_t size;
 	struct timespec mtime;
-	char text[2048];   /* as recorded */
-	char killed[2048]; /* as reported once the sync is gone without finishing */
+	char *text;   /* as recorded */
+	char *killed; /* as reported once the sync is gone without finishing */
 } ls;
+
+/* Compact JSON text of o, in a new string. */
+static char *json_dup(struct json_object *o)
+{
+	return strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                                    JSON_C_TO_STRING_NOSLASHESCAPE));
+}
 
 static void last_sync_parse(const struct conf *cf)
 {
 	static const char *const keys[] = {"started_at", "finished_at", "result",
 	                                   "error",      "rows",        "duration_s"};
 	struct json_object *o = json_object_new_object(), *st = NULL, *v;
-	char text[8192];
+	char *text;
 	int unfinished = 0;
 	size_t i;
 
-	if (cache_read_file(cf->cache_dir, CACHE_STATUS, text, sizeof(text)) > 0)
+	/* The sync keeps the file small (its error is cut); the limit guards the responder. */
+	if ((text = cache_read_alloc(cf->cache_dir, CACHE_STATUS, CACHE_STATUS_MAX, NULL)) != NULL)
 		st = json_tokener_parse(text);
+	else if (errno != ENOENT)
+		log_err("%s/%s: %s", cf->cache_dir, CACHE_STATUS, strerror(errno));
+	free(text);
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		v = NULL;
 		if (st && json_object_object_get_ex(st, keys[i], &v))
 			v = json_object_get(v);
 		json_object_object_add(o, keys[i], v);
 	}
-	snprintf(ls.text, sizeof(ls.text), "%s",
-	         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	free(ls.text);
+	ls.text = json_dup(o);
 	unfinished = st && json_object_object_get_ex(st, "result", &v) && v == NULL &&
 	             json_object_object_get_ex(st, "started_at", &v) && v != NULL;
 	if (unfinished) {
@@ -67,42 +78,46 @@ static void last_sync_parse(const struct conf *cf)
 		    o, "error",
 		    json_object_new_string("the sync stopped without finishing (killed?)"));
 	}
-	snprintf(ls.killed, sizeof(ls.killed), "%s",
-	         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	free(ls.killed);
+	ls.killed = json_dup(o);
 	json_object_put(o);
 	json_object_put(st);
 }
 
-static void last_sync(const struct conf *cf, int running, char *out, size_t len)
+/* last_sync as JSON text, in a new string (NULL if out of memory). */
+static char *last_sync(const struct conf *cf, int running)
 {
 	char path[CONF_PATH + 32];
 	struct stat st;
+	char *out;
 
 	snprintf(path, sizeof(path), "%s/%s", cf->cache_dir, CACHE_STATUS);
 	if (stat(path, &st) < 0)
 		memset(&st, 0, sizeof(st));
 	pthread_mutex_lock(&ls_mu);
-	if (ls.text[0] == '\0' || st.st_ino != ls.ino || st.st_size != ls.size ||
+	if (ls.text == NULL || ls.killed == NULL || st.st_ino != ls.ino || st.st_size != ls.size ||
 	    st.st_mtim.tv_sec != ls.mtime.tv_sec || st.st_mtim.tv_nsec != ls.mtime.tv_nsec) {
 		last_sync_parse(cf);
 		ls.ino = st.st_ino;
 		ls.size = st.st_size;
 		ls.mtime = st.st_mtim;
 	}
-	snprintf(out, len, "%s", running ? ls.text : ls.killed);
+	out = (running ? ls.text : ls.killed) ? strdup(running ? ls.text : ls.killed) : NULL;
 	pthread_mutex_unlock(&ls_mu);
+	return out;
 }
 
 static void status(struct req *r)
 {
 	struct cache_snap s;
-	char err[512], body[4096], ls_text[2048], snap[512];
+	char err[512], *body, *ls_text, snap[512];
+	size_t blen;
 	int rc, running = cache_sync_running(r->cf->cache_dir);
 
 	rc = cache_current(r->cf->cache_dir, &s, 0, err, sizeof(err));
 	if (rc < 0)
 		log_err("status: %s", err);
-	last_sync(r->cf, running, ls_text, sizeof(ls_text));
+	ls_text = last_sync(r->cf, running);
 	if (rc == 0)
 		snprintf(snap, sizeof(snap),
 		         "\"cache_exists\":true,\"count\":%lld,\"size_bytes\":%lld,"
@@ -113,10 +128,18 @@ static void status(struct req *r)
 		    snap, sizeof(snap),
 		    "\"cache_exists\":false,\"count\":0,\"size_bytes\":0,\"last_updated\":null,"
 		    "\"age_seconds\":null,\"etag\":null");
-	snprintf(body, sizeof(body),
-	         "{\"status\":\"ok\",%s,\"update_in_progress\":%s,\"last_sync\":%s}", snap,
-	         running ? "true" : "false", ls_text);
+	/* last_sync has no fixed size (an error of up to 1 KiB, escaped): neither has the body. */
+	blen = strlen(snap) + (ls_text ? strlen(ls_text) : 4) + 96;
+	if ((body = malloc(blen)) == NULL) {
+		free(ls_text);
+		req_error(r, 500, NULL, "Out of memory");
+		return;
+	}
+	snprintf(body, blen, "{\"status\":\"ok\",%s,\"update_in_progress\":%s,\"last_sync\":%s}",
+	         snap, running ? "true" : "false", ls_text ? ls_text : "null");
 	req_json(r, 200, NULL, body);
+	free(body);
+	free(ls_text);
 }
 
 /* Start a background sync. Returns the _info text, or NULL if it could not start. */

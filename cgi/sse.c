@@ -248,14 +248,14 @@ static int send_progress(struct stream *s, char *last, size_t lastlen)
 /* After the sync ended: "updated" or "failed" from status.json. */
 static int send_outcome(struct stream *s)
 {
-	struct json_object *st, *v, *o;
-	char text[8192];
+	struct json_object *st = NULL, *v, *o;
+	char *text;
 	const char *error = "the sync stopped without finishing (killed?)";
 	int ok = 0, rc;
 
-	st = cache_read_file(s->r->cf->cache_dir, CACHE_STATUS, text, sizeof(text)) > 0
-	         ? json_tokener_parse(text)
-	         : NULL;
+	if ((text = cache_read_alloc(s->r->cf->cache_dir, CACHE_STATUS, CACHE_STATUS_MAX, NULL)))
+		st = json_tokener_parse(text);
+	free(text);
 	if (st && json_object_object_get_ex(st, "result", &v) && v &&
 	    strcmp(json_object_get_string(v), "success") == 0)
 		ok = 1;

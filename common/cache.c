@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -166,6 +167,74 @@ ssize_t cache_read_file(const char *cache_dir, const char *name, char *buf, size
 	return total;
 }
 
+/* All of fd (a regular file of about size bytes) into a buffer that grows, up to max bytes.
+ * Closes fd. */
+static char *read_all(int fd, off_t size, size_t max, size_t *len)
+{
+	char *buf = NULL, *nb;
+	size_t cap, total = 0;
+	ssize_t n;
+	int e;
+
+	/* The size is a hint (the file may be replaced, never changed): the buffer grows. */
+	cap = ((size_t)size < max ? (size_t)size : max) + 1;
+	if ((buf = malloc(cap)) == NULL)
+		goto fail;
+	for (;;) {
+		if (total == cap - 1) { /* full: grow, or make sure nothing is left */
+			if (cap - 1 >= max) {
+				char c;
+				while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
+					;
+				if (n < 0)
+					goto fail;
+				if (n > 0) {
+					errno = EFBIG;
+					goto fail;
+				}
+				break;
+			}
+			cap = cap - 1 >= max / 2 ? max + 1 : cap * 2 + 64;
+			if (cap > max + 1)
+				cap = max + 1;
+			if ((nb = realloc(buf, cap)) == NULL)
+				goto fail;
+			buf = nb;
+		}
+		n = read(fd, buf + total, cap - 1 - total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		if (n == 0)
+			break;
+		total += (size_t)n;
+	}
+	buf[total] = '\0';
+	close(fd);
+	if (len)
+		*len = total;
+	return buf;
+fail:
+	e = errno;
+	free(buf);
+	close(fd);
+	errno = e;
+	return NULL;
+}
+
+char *cache_read_alloc(const char *cache_dir, const char *name, size_t max, size_t *len)
+{
+	struct stat st;
+	int fd;
+
+	/* Beneath cache_dir without a symlink, and O_NONBLOCK: a FIFO planted here cannot hang
+	 * the reader; only a regular file is read. */
+	if ((fd = open_regular(cache_dir, name, &st)) < 0)
+		return NULL;
+	return read_all(fd, st.st_size, max, len);
+}
+
 static int parse_meta(const char *text, struct cache_snap *s)
 {
 	struct json_object *o, *v;
@@ -182,10 +251,6 @@ static int parse_meta(const char *text, struct cache_snap *s)
 	s->gz_size = -1;
 	if (json_object_object_get_ex(o, "gzip_bytes", &v))
 		s->gz_size = json_object_get_int64(v);
-	s->columns[0] = '\0';
-	if (json_object_object_get_ex(o, "columns", &v))
-		snprintf(s->columns, sizeof(s->columns), "%s",
-		         json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 	rc = 0;
 out:
 	json_object_put(o);
@@ -238,7 +303,7 @@ static char memo_dir[4096];
 int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char *err,
                   size_t errlen)
 {
-	char path[4096], link[256], rel[320], meta[16384];
+	char path[4096], link[256], rel[320], *meta = NULL;
 	struct stat st;
 	int lk, hit, fd = -1, rc = -1;
 
@@ -276,8 +341,8 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 	s->size = st.st_size;
 	s->mtime = st.st_mtime;
 	snprintf(path, sizeof(path), "%s/%s", link, CACHE_META);
-	if (cache_read_file(cache_dir, path, meta, sizeof(meta)) < 0) {
-		errf(err, errlen, "%s/%s: %s", cache_dir, path, strerror(errno));
+	if ((meta = cache_read_alloc(cache_dir, path, CACHE_META_MAX, NULL)) == NULL) {
+		errf(err, errlen, "%s/%s: %s", cache_dir, path, open_error());
 		goto out;
 	}
 	if (parse_meta(meta, s) < 0) {
@@ -295,6 +360,7 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 	}
 	rc = 0;
 out:
+	free(meta);
 	if (fd >= 0)
 		close(fd);
 	close(lk);
@@ -546,4 +612,82 @@ undo:
 out:
 	close(lk);
 	return rc;
+}
+
+static long long free_bytes(const char *dir)
+{
+	struct statvfs v;
+
+	if (statvfs(dir, &v) < 0)
+		return -1;
+	return (long long)v.f_bavail * (long long)v.f_frsize;
+}
+
+/* Disk space of a snapshot folder's files. */
+static long long tree_bytes(const char *path)
+{
+	char sub[4400];
+	struct dirent *e;
+	struct stat st;
+	long long n = 0;
+	DIR *d;
+
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+		if (e->d_name[0] != '.' && lstat(sub, &st) == 0)
+			n += (long long)st.st_blocks * 512;
+	}
+	closedir(d);
+	return n;
+}
+
+int cache_make_room(const char *cache_dir, const char *keep_id, long long need)
+{
+	char path[4096], cur[64] = "", *names[256], why[256];
+	long long avail = free_bytes(cache_dir), freed;
+	struct dirent *e;
+	size_t n = 0, i;
+	int lk, removed = 0;
+	DIR *d;
+
+	if (avail < 0 || avail >= need)
+		return 0;
+	if ((lk = lock_file(cache_dir, "cache.lock", LOCK_EX)) < 0)
+		return 0;
+	/* Under the lock: whatever current names now is kept, whatever the caller thought. */
+	cache_current_id(cache_dir, cur, sizeof(cur), why, sizeof(why));
+	snprintf(path, sizeof(path), "%s/snapshots", cache_dir);
+	if ((d = opendir(path)) != NULL) {
+		while ((e = readdir(d)) != NULL && n < 256) {
+			if (e->d_name[0] == '.')
+				continue;
+			if ((names[n] = strdup(e->d_name)) != NULL)
+				n++;
+		}
+		closedir(d);
+	}
+	qsort(names, n, sizeof(names[0]), cmp_names); /* oldest first */
+	for (i = 0; i < n; i++) {
+		if (avail < need && strcmp(names[i], cur) != 0 &&
+		    (keep_id == NULL || strcmp(names[i], keep_id) != 0)) {
+			snprintf(path, sizeof(path), "%s/snapshots/%s", cache_dir, names[i]);
+			freed = tree_bytes(path);
+			remove_tree(path);
+			removed++;
+			avail = free_bytes(cache_dir);
+			log_warn("low on disk space: removed the old snapshot %s (%.1f MB) before "
+			         "building; %.1f MB free now, about %.1f MB needed",
+			         names[i], (double)freed / 1e6, (double)avail / 1e6,
+			         (double)need / 1e6);
+		}
+		free(names[i]);
+	}
+	close(lk);
+	if (avail >= 0 && avail < need)
+		log_warn("low on disk space: %.1f MB free in %s, about %.1f MB needed, and no old "
+		         "snapshot left to remove",
+		         (double)avail / 1e6, cache_dir, (double)need / 1e6);
+	return removed;
 }

@@ -35,6 +35,7 @@ struct conf {
 	int limit_conn_per_client;    /* requests in progress, of any kind */
 	int sync_timeout;
 	double min_rows_ratio;
+	int max_field_bytes; /* the longest CSV field and header row the sync accepts */
 	char pma_url[1024];
 	char pma_user[256];
 	char pma_password_file[CONF_PATH];
