@@ -104,14 +104,13 @@ wait_idle() {
 	return 1
 }
 
-# zombies: zombie processes of ours (the sync, its wrappers, the browser and driver, the
-# responders), or whose parent is one of the responders. Other zombies on the machine are
-# not ours to count.
+# zombies: zombie processes whose parent is one of this instance's: its responders, its syncs
+# (and so the browsers they start). Zombies of another test or suite on the machine are not
+# ours to count, even when they are named pmacache-sync too.
 zombies() {
-	local resp
-	resp=$(pgrep -f "pmacache-fcgi -c ${CONF:-/nonexistent}" | paste -sd'|' -)
-	ps -eo stat=,ppid=,comm= | awk -v r="^(${resp:-none})\$" \
-		'$1 ~ /^Z/ && ($2 ~ r || $3 ~ /^(pmacache|chrom|csv-sync|slow-sync|gated-sync)/)' | wc -l
+	local ours
+	ours=$(pgrep -f -- "-c ${CONF:-/nonexistent}( |$)" | paste -sd'|' -)
+	ps -eo stat=,ppid= | awk -v r="^(${ours:-none})\$" '$1 ~ /^Z/ && $2 ~ r' | wc -l
 }
 
 # no_zombies NAME: a child that just ended is reaped a moment later: wait for that (at most
