@@ -73,6 +73,17 @@ static time_t clock_now(void)
  * wait for the next (never move the time ahead of the clock). A current snapshot more than a
  * second ahead (the clock was set back) is not waited for. Returns 0, or -1 when stopped.
  */
+/* Whether a stop (signal or sync_timeout) came: then SNAP_ESTOPPED, "stopped before WHAT". */
+static int stopped(const struct snap_opts *o, const char *name, const char *what,
+                   enum snap_fail *rc, char *err, size_t errlen)
+{
+	if (o->stop == NULL || !*o->stop)
+		return 0;
+	snprintf(err, errlen, "%s: stopped before %s", name, what);
+	*rc = SNAP_ESTOPPED;
+	return 1;
+}
+
 static int after_second(time_t prev, volatile sig_atomic_t *stop)
 {
 	struct timespec now, until = {prev + 1, 0};
@@ -213,13 +224,15 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	}
 	t = clock_now();
 	cache_iso8601(t, iso, sizeof(iso));
+	if (stopped(o, name, "the gzip copy", &rc, err, errlen))
+		goto out;
 	if (cache_write_all(out.fd, iso, strlen(iso), (off_t)csv_last_updated_off()) < 0) {
 		snprintf(err, errlen, "%s/%s: %s", tmpdir, CACHE_DATA, strerror(errno));
 		goto out;
 	}
 	r->gz_bytes = gz_finish(gz, out.fd, err, errlen);
 	gz = NULL;
-	if (r->gz_bytes < 0)
+	if (r->gz_bytes < 0 || stopped(o, name, "the fsyncs", &rc, err, errlen))
 		goto out;
 	if (fsync(out.fd) < 0) {
 		snprintf(err, errlen, "fsync %s/%s: %s", tmpdir, CACHE_DATA, strerror(errno));
@@ -254,6 +267,9 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		snprintf(err, errlen, "fsync %s: %s", tmpdir, strerror(errno));
 		goto out;
 	}
+	/* The last point to stop: from here on only the rename of the link is left. */
+	if (stopped(o, name, "the swap", &rc, err, errlen))
+		goto out;
 	if (cache_publish(o->cache_dir, tmpdir, r->id, err, errlen) < 0)
 		goto out;
 	tmpdir[0] = '\0'; /* it is published now */
