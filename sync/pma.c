@@ -23,13 +23,15 @@
 
 /*
  * The limits of the export's submission and download. A submission must show within
- * confirm_ms (doubled for each new attempt) that it went out: a download started, or the
- * page changed. If not, phpMyAdmin's AJAX gets up to settle_ms to settle, the form is read
- * again and submitted again, up to attempts submissions in all.
+ * confirm_ms that it went out: a download started, or the page changed. (While the request
+ * is out and unanswered, chromedriver holds every command until the answer: a slow answer
+ * does not count against confirm_ms.) If it did not, phpMyAdmin's AJAX gets up to
+ * settle_ms to settle, the form is read again and submitted again, up to attempts
+ * submissions in all.
  */
 struct dl_limits {
 	int poll_ms;        /* the download folder is looked at this often */
-	int confirm_ms;     /* the first submission must show it went out within this */
+	int confirm_ms;     /* a submission must show it went out within this */
 	int attempts;       /* submissions at most */
 	int settle_ms;      /* phpMyAdmin's AJAX may take this long to settle before a new one */
 	int stable_polls;   /* a finished file is done once its size held for this many polls */
@@ -330,11 +332,14 @@ static const char probe_js[] =
     " at:r?Math.round(r.left+r.width/2)+','+Math.round(r.top+r.height/2):'',"
     " clicks:s?s.clicks.join(' '):'', submits:s?s.submits:0, prevented:s?s.prevented:0,"
     " invalid:s?s.invalid.join(' '):'',"
-    " ajax:(window.jQuery?jQuery.active:0)+(window.AJAX&&AJAX.active?1:0)};";
+    " ajax:(window.jQuery?jQuery.active+(jQuery.timers?jQuery.timers.length:0):0)+"
+    "  (window.AJAX&&AJAX.active?1:0)};";
 
-/* Requests phpMyAdmin's own scripts have under way (jQuery's and its page loader's). */
+/* What phpMyAdmin's own scripts have under way: jQuery's requests and animations, and its
+ * page loader's request. */
 static const char ajax_js[] =
-    "return (window.jQuery?jQuery.active:0)+(window.AJAX&&AJAX.active?1:0);";
+    "return (window.jQuery?jQuery.active+(jQuery.timers?jQuery.timers.length:0):0)+"
+    " (window.AJAX&&AJAX.active?1:0);";
 
 /* Submit the form the way its Export button does, without a pointer: no coordinates. */
 static const char submit_js[] =
@@ -632,7 +637,8 @@ static int confirm(struct pma *p, struct dl_watch *w, int ms, struct probe *pr)
 	return wd_fail(p, WD_ETRANSPORT, EXIT_EXPORT, "waiting for the export to start");
 }
 
-/* Wait up to settle_ms for phpMyAdmin's own requests to end. Returns how many are left. */
+/* Wait up to ms for phpMyAdmin's own requests and animations to end; how many are left
+ * goes to left. */
 static int settle(struct pma *p, int ms, int *left)
 {
 	long long until = now_ms() + ms;
@@ -659,43 +665,48 @@ static int submit_export(struct pma *p, struct dl_watch *w)
 	const struct dl_limits *lim = w->lim;
 	struct probe pr;
 	char at[32];
-	int attempt, code, ms = lim->confirm_ms, left = 0;
+	int attempt, code, left = 0;
 
-	for (attempt = 1;; attempt++, ms *= 2) {
+	for (attempt = 1;; attempt++) {
+		/* The page moves while phpMyAdmin's own requests and animations run (its SQL
+		 * console starts when config/get answers, and the Export button moves): each
+		 * attempt waits for them to end first. */
+		if ((code = settle(p, lim->settle_ms, &left)) != EXIT_OK)
+			return code;
 		if ((code = fill_form(p, at, sizeof(at))) != EXIT_OK)
 			return code;
-		log_debug("export: attempt %d: %s Export (button at %s)", attempt,
-		          attempt == 1 ? "clicking" : "submitting the form with", at);
+		if (attempt == 1)
+			log_debug("export: clicking Export at %s%s", at,
+			          left ? " (phpMyAdmin's requests did not settle)" : "");
+		else
+			log_info(
+			    "export: attempt %d of %d: phpMyAdmin's requests %s; the form read "
+			    "again, submitting it",
+			    attempt, lim->attempts, left ? "did not settle" : "settled");
 		if ((code = submit(p, attempt)) != EXIT_OK)
 			return code;
-		if ((code = confirm(p, w, ms, &pr)) != NOT_OUT) {
+		if ((code = confirm(p, w, lim->confirm_ms, &pr)) != NOT_OUT) {
 			if (code == EXIT_OK && attempt > 1)
 				log_info("export: attempt %d went out", attempt);
 			return code;
 		}
-		log_warn(
-		    "export: attempt %d of %d did not go out within %.1f s: no download, the "
-		    "page unchanged (button at %s, now %s; clicks seen: %s; submit events: %d, "
-		    "prevented: %d; invalid fields: %s; phpMyAdmin requests under way: %d)",
-		    attempt, lim->attempts, ms / 1000.0, at, pr.at[0] ? pr.at : "?",
-		    pr.clicks[0] ? pr.clicks : "none", pr.submits, pr.prevented,
-		    pr.invalid[0] ? pr.invalid : "none", pr.ajax);
+		log_warn("export: attempt %d of %d did not go out within %.1f s: no download, the "
+		         "page unchanged (Export was at %s, now %s; clicks seen: %s; submit "
+		         "events: %d, prevented: %d; invalid fields: %s; phpMyAdmin requests "
+		         "under way: %d)",
+		         attempt, lim->attempts, lim->confirm_ms / 1000.0, at,
+		         pr.at[0] ? pr.at : "?", pr.clicks[0] ? pr.clicks : "none", pr.submits,
+		         pr.prevented, pr.invalid[0] ? pr.invalid : "none", pr.ajax);
 		if (attempt >= lim->attempts) {
 			snprintf(
 			    p->err, p->errlen,
 			    "the export did not start: %d submissions of the export form, each "
 			    "followed by neither a download nor a new page within %.0f s "
 			    "(last: clicks seen: %s; submit events: %d, prevented: %d)",
-			    attempt, ms / 1000.0, pr.clicks[0] ? pr.clicks : "none", pr.submits,
-			    pr.prevented);
+			    attempt, lim->confirm_ms / 1000.0, pr.clicks[0] ? pr.clicks : "none",
+			    pr.submits, pr.prevented);
 			return EXIT_EXPORT;
 		}
-		if ((code = settle(p, lim->settle_ms, &left)) != EXIT_OK)
-			return code;
-		log_info("export: attempt %d: %s; reading the form again and submitting it",
-		         attempt + 1,
-		         left ? "phpMyAdmin's requests did not settle"
-		              : "phpMyAdmin's requests settled");
 	}
 }
 
