@@ -12,7 +12,25 @@ stack_down() { bash "$TOP/scripts/pma-stack.sh" down "$STACK" >/dev/null 2>&1; }
 inst_up e2e "$(cat "$STACK/pmacache-pma.conf")
 sync_timeout = 120"
 trap 'inst_down; stack_down' EXIT
-no_browser() { ! pgrep -x chromium >/dev/null && ! pgrep -x chromedriver >/dev/null && ! pgrep -f chrome_crashpad >/dev/null; }
+# This test's chromedriver, Chromium and crashpad processes, not those of other tests on the
+# machine: the ones whose HOME is in this test's cache (the sync's browser folder), and every
+# process in their process groups (Chromium's helpers rewrite their environment).
+own_browser() {
+	local p g groups=
+	for p in $(pgrep -f 'chromedriver|chromium|chrome_crashpad'); do
+		grep -qaF "HOME=$CACHE/" "/proc/$p/environ" 2>/dev/null || continue
+		echo "$p"
+		groups="$groups $(ps -o pgid= -p "$p")"
+	done
+	for g in $groups; do pgrep -g "$g"; done
+}
+own_drivers() { # comma-separated, for pkill -P
+	local p
+	for p in $(pgrep -x chromedriver); do
+		grep -qaF "HOME=$CACHE/" "/proc/$p/environ" 2>/dev/null && echo "$p"
+	done | paste -sd, -
+}
+no_browser() { [ -z "$(own_browser)" ]; }
 sql() { mariadb --no-defaults -S "$DB_SOCKET" -u root -N -B -r "$@"; }
 
 # 1. A real sync from the CLI.
@@ -60,7 +78,7 @@ check "no browser left after /refresh" no_browser
 is "refresh for the fd check" "$(api -X POST "$URL/refresh" | jq -r .status)" triggered
 leak=0 seen=0
 for i in $(seq 100); do
-	for p in $(pgrep -x chromedriver) $(pgrep -x chromium); do
+	for p in $(own_browser | sort -u); do
 		seen=$((seen + 1))
 		for l in /proc/$p/fd/*; do
 			t=$(readlink "$l" 2>/dev/null) || continue
@@ -132,6 +150,7 @@ expect_failure no-chromedriver 3 "$(variant nodriver "s|^sync_bin = .*|&\nchrome
 fp=$DIR/fault-proxy
 mkdir -p "$fp"
 slow_port=$(free_port) eof_port=$(free_port) err_port=$(free_port)
+lost_port=$(free_port) never_port=$(free_port)
 cat > "$fp/nginx.conf" <<CONF
 pid $fp/nginx.pid;
 error_log $fp/error.log;
@@ -151,6 +170,18 @@ http {
 		location / { limit_rate \$export_rate; proxy_pass $PMA_URL; } }
 	# The export answered with a 500 page.
 	server { listen 127.0.0.1:$err_port; location / { if (\$is_export) { return 500; } proxy_pass $PMA_URL; } }
+	# The Export click that does not submit (4b): phpMyAdmin's AJAX routes slowed, and the
+	# page moved under the pointer the first time it reaches the Export button.
+	map \$request_uri \$ajax_rate { "~route=/(config/get|config/set|navigation|recent-table)" 3k; default 0; }
+	server { listen 127.0.0.1:$lost_port; proxy_set_header Accept-Encoding ""; proxy_set_header Host \$http_host;
+		sub_filter_once on;
+		sub_filter '</body>' "<script>(function(){var once=1;document.addEventListener('mousemove',function(e){var g=document.getElementById('buttonGo');if(!once||!g||!g.contains(e.target))return;once=0;var s=document.createElement('div');s.style.height='48px';g.parentNode.insertBefore(s,g);},true);})();</script></body>";
+		location / { limit_rate \$ajax_rate; proxy_pass $PMA_URL; } }
+	# An export form whose every submission a page script cancels (4b).
+	server { listen 127.0.0.1:$never_port; proxy_set_header Accept-Encoding ""; proxy_set_header Host \$http_host;
+		sub_filter_once on;
+		sub_filter '</body>' "<script>document.addEventListener('submit',function(e){if(e.target.name==='dump')e.preventDefault();});</script></body>";
+		location / { proxy_pass $PMA_URL; } }
 }
 CONF
 nginx -c "$fp/nginx.conf" -p "$fp" || notok "fault proxy starts"
@@ -163,12 +194,12 @@ when_downloading() {
 		sleep 0.1
 	done) &
 }
-kill_browser() { pkill -9 -x -P "$(pgrep -x chromedriver | paste -sd, -)" chromium; }
+kill_browser() { pkill -9 -x -P "$(own_drivers)" chromium; }
 # While the browser runs: which argv or environment on the machine holds a secret? (grep -f,
 # so the secrets are not in grep's own argv.)
 (umask 077; printf '%s\n' "$(cat "$PMA_PASSWORD_FILE")" "$KEY" > "$DIR/secrets")
 scan_then_kill() {
-	pgrep -x chromium > "$DIR/scanned"
+	pgrep -x -P "$(own_drivers)" chromium > "$DIR/scanned"
 	for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do
 		grep -qaFf "$DIR/secrets" "$f" 2>/dev/null && echo "$f"
 	done > "$DIR/proc-hits"
@@ -192,6 +223,32 @@ expect_failure export-500 5 "$(via e500 "$err_port")" "phpMyAdmin is failing.*50
 cut_id=$(sql "$PMA_DB" -e "SELECT id FROM $PMA_TABLE ORDER BY id LIMIT 1 OFFSET $((ROWS * 2 / 5))")
 sql "$PMA_DB" -e "CREATE OR REPLACE VIEW ${PMA_TABLE}_cut AS SELECT id, IF(id = $cut_id, (SELECT 1 UNION SELECT 2), note) AS note FROM $PMA_TABLE"
 expect_failure pma-cut-short 7 "$(variant pmacut "s|^pma_table = .*|pma_table = ${PMA_TABLE}_cut|")" "fewer than min_rows_ratio"
+
+# 4b. Every step progresses or fails fast: the Export click that does not submit. When
+# config/get answers, phpMyAdmin's SQL console starts, collapses and shrinks the page's
+# bottom margin; the page, scrolled to the Export button near its end, moves by 32 to 100 px.
+# A click that chromedriver measured before the move and Chromium hit-tests after it lands
+# beside the button: no submit, no POST, and the sync used to wait for a download until
+# sync_timeout. The real window is milliseconds wide; the proxy makes it certain: it slows
+# phpMyAdmin's AJAX routes and moves the page under the pointer the first time the pointer
+# reaches the Export button (between the measuring and the press). The sync must see within
+# seconds that nothing went out, let phpMyAdmin's requests settle, read the form again and
+# submit it again, logging each attempt.
+posts() { tail -n +$(($1 + 1)) "$alog" | grep -c '"POST /index.php?route=/export '; }
+before=$(wc -l < "$alog")
+expect_failure never-submits 6 "$(variant never "s|^pma_url = .*|pma_url = http://127.0.0.1:$never_port/|; s|^sync_timeout = .*|sync_timeout = 60|")" "the export did not start"
+is "never-submits: each of the 3 attempts logged" "$(grep -c 'did not go out' "$DIR/never-submits.log")" 3
+check "never-submits: the log says a page script cancelled the submission" grep -q 'submit events: 1, prevented: 1' "$DIR/never-submits.log"
+is "never-submits: no export POST reached phpMyAdmin" "$(posts "$before")" 0
+before=$(wc -l < "$alog")
+"$SYNC" -c "$(variant lost "s|^pma_url = .*|pma_url = http://127.0.0.1:$lost_port/|; s|^sync_timeout = .*|sync_timeout = 60|")" 2>"$DIR/lost.log"
+is "lost Export click: the sync succeeds" "$?" 0
+check "lost Export click: attempt 1 logged: the click was beside the button, no submit event" grep -q 'attempt 1 of 3 did not go out.*clicks seen: div@.*submit events: 0' "$DIR/lost.log"
+check "lost Export click: the second attempt went out" grep -q 'attempt 2 went out' "$DIR/lost.log"
+is "lost Export click: one export POST reached phpMyAdmin" "$(posts "$before")" 1
+is "lost Export click: /status says success" "$(api "$URL/status" | jq -r .last_sync.result)" success
+check "lost Export click: no browser left" no_browser
+is "lost Export click: no temp folders left" "$(ls "$CACHE" | grep -c '^tmp\.')" 0
 
 # 5. The password and the keys never reach logs, argv or environments.
 pw=$(cat "$PMA_PASSWORD_FILE")
