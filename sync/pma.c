@@ -17,8 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The login: how long phpMyAdmin may take to show its navigation or its error. */
+/* The login: how long phpMyAdmin may take to show its navigation or its error; how soon
+ * the login page must be gone after the click (or the form is submitted again), and how
+ * many submissions at most. */
 #define LOGIN_WAIT_MS 60000
+#define LOGIN_CONFIRM_MS 5000
+#define LOGIN_ATTEMPTS 3
 #define POLL_MS 50
 
 /*
@@ -219,13 +223,36 @@ static int not_pma(struct pma *p, const struct page *pg, const char *what)
 	return EXIT_PMA;
 }
 
+/* Run script, which returns "" or what went wrong; a non-empty answer goes to msg. */
+static int run_js(struct pma *p, const char *script, char *msg, size_t len)
+{
+	struct json_object *v = NULL;
+	int rc = wd_execute(&p->b->wd, script, NULL, &v);
+
+	msg[0] = '\0';
+	if (rc == WD_OK && json_object_get_string(v))
+		snprintf(msg, len, "%s", json_object_get_string(v));
+	json_object_put(v);
+	return rc;
+}
+
+/* Mark the page: a new document will not have the mark. */
+static const char mark_js[] = "window.__pmacache={}; return true;";
+
+/* Submit the login form again, without a pointer. */
+static const char login_submit_js[] =
+    "var f=document.getElementById('login_form'); if(!f) return 'no login form';"
+    "if(f.requestSubmit) f.requestSubmit(document.getElementById('input_go'));"
+    " else f.submit();"
+    "return '';";
+
 /* Open url (phpMyAdmin shows its login form for any page) and log in. */
 static int login(struct pma *p, const char *url, const char *user, const char *pw)
 {
 	struct page pg;
-	char id[128];
-	long long until;
-	int rc;
+	char id[128], msg[64];
+	long long until, resubmit;
+	int rc, sent = 1;
 
 	phase(p, "login", -1);
 	if ((rc = wd_navigate(&p->b->wd, url)) != WD_OK)
@@ -246,11 +273,13 @@ static int login(struct pma *p, const char *url, const char *user, const char *p
 	    (rc = wd_send_keys(&p->b->wd, id, pw)) != WD_OK)
 		return wd_fail(p, rc, EXIT_PMA, "typing the password");
 	if ((rc = wd_find(&p->b->wd, "#input_go", id, sizeof(id))) != WD_OK ||
+	    (rc = wd_execute(&p->b->wd, mark_js, NULL, NULL)) != WD_OK ||
 	    (rc = wd_click(&p->b->wd, id)) != WD_OK)
 		return wd_fail(p, rc, EXIT_PMA, "submitting the login form");
 
-	/* One attempt: wait for the navigation panel, or for the login error. */
+	/* One login: wait for the navigation panel, or for the login error. */
 	until = now_ms() + LOGIN_WAIT_MS;
+	resubmit = now_ms() + LOGIN_CONFIRM_MS;
 	while (now_ms() < until && !stopping(p)) {
 		if ((rc = page_state(p, &pg)) != WD_OK) {
 			if (replacing(p, rc))
@@ -268,6 +297,26 @@ static int login(struct pma *p, const char *url, const char *user, const char *p
 		}
 		if (!pg.loginform && !pg.user && !pg.nav)
 			return not_pma(p, &pg, "after the login");
+		/* Still the marked page: the form did not go out. (Once it is out, chromedriver
+		 * holds page_state until the answer.) */
+		if (pg.armed && now_ms() >= resubmit) {
+			log_warn(
+			    "login: attempt %d of %d did not go out within %d s (the login page "
+			    "unchanged)%s",
+			    sent, LOGIN_ATTEMPTS, LOGIN_CONFIRM_MS / 1000,
+			    sent < LOGIN_ATTEMPTS ? ": submitting the form again" : "");
+			if (sent++ >= LOGIN_ATTEMPTS) {
+				snprintf(
+				    p->err, p->errlen,
+				    "the login did not start: %d submissions of the login form, "
+				    "each leaving the login page unchanged for %d s",
+				    LOGIN_ATTEMPTS, LOGIN_CONFIRM_MS / 1000);
+				return EXIT_PMA;
+			}
+			if ((rc = run_js(p, login_submit_js, msg, sizeof(msg))) != WD_OK)
+				return wd_fail(p, rc, EXIT_PMA, "submitting the login form");
+			resubmit = now_ms() + LOGIN_CONFIRM_MS;
+		}
 	again:
 		sleep_ms(POLL_MS);
 	}
@@ -371,19 +420,6 @@ static int probe(struct pma *p, struct probe *pr)
 	get_str(v, "invalid", pr->invalid, sizeof(pr->invalid));
 	json_object_put(v);
 	return WD_OK;
-}
-
-/* Run script, which returns "" or what went wrong; a non-empty answer goes to msg. */
-static int run_js(struct pma *p, const char *script, char *msg, size_t len)
-{
-	struct json_object *v = NULL;
-	int rc = wd_execute(&p->b->wd, script, NULL, &v);
-
-	msg[0] = '\0';
-	if (rc == WD_OK && json_object_get_string(v))
-		snprintf(msg, len, "%s", json_object_get_string(v));
-	json_object_put(v);
-	return rc;
 }
 
 static int dir_scan(const char *dir, char *done, size_t len, long long *partial)
@@ -619,8 +655,7 @@ static int confirm(struct pma *p, struct dl_watch *w, int ms, struct probe *pr)
 			if (rc == WD_OK && (!pr->armed || !pr->go)) {
 				if (dl_poll(w) != DL_NOTHING)
 					return EXIT_OK;
-				/* A new document: the answer, unless it is the export page again.
-				 */
+				/* A new document: the answer, unless the export page again */
 				if ((rc = page_state(p, &pg)) != WD_OK)
 					return wd_fail(p, rc, EXIT_BROWSER,
 					               "waiting for the export");

@@ -170,12 +170,12 @@ http {
 		location / { limit_rate \$export_rate; proxy_pass $PMA_URL; } }
 	# The export answered with a 500 page.
 	server { listen 127.0.0.1:$err_port; location / { if (\$is_export) { return 500; } proxy_pass $PMA_URL; } }
-	# The Export click that does not submit (4b): phpMyAdmin's AJAX routes slowed, and the
-	# page moved under the pointer the first time it reaches the Export button.
+	# The clicks that do not submit (4b): phpMyAdmin's AJAX routes slowed, and the page
+	# moved under the pointer the first time it reaches the login or the Export button.
 	map \$request_uri \$ajax_rate { "~route=/(config/get|config/set|navigation|recent-table)" 3k; default 0; }
 	server { listen 127.0.0.1:$lost_port; proxy_set_header Accept-Encoding ""; proxy_set_header Host \$http_host;
 		sub_filter_once on;
-		sub_filter '</body>' "<script>(function(){var once=1;document.addEventListener('mousemove',function(e){var g=document.getElementById('buttonGo');if(!once||!g||!g.contains(e.target))return;once=0;var s=document.createElement('div');s.style.height='48px';g.parentNode.insertBefore(s,g);},true);})();</script></body>";
+		sub_filter '</body>' "<script>(function(){var done={};document.addEventListener('mousemove',function(e){['input_go','buttonGo'].forEach(function(id){var g=document.getElementById(id);if(done[id]||!g||!g.contains(e.target))return;done[id]=1;var s=document.createElement('div');s.style.height='48px';g.parentNode.insertBefore(s,g);});},true);})();</script></body>";
 		location / { limit_rate \$ajax_rate; proxy_pass $PMA_URL; } }
 	# An export form whose every submission a page script cancels (4b).
 	server { listen 127.0.0.1:$never_port; proxy_set_header Accept-Encoding ""; proxy_set_header Host \$http_host;
@@ -231,9 +231,9 @@ expect_failure pma-cut-short 7 "$(variant pmacut "s|^pma_table = .*|pma_table = 
 # beside the button: no submit, no POST, and the sync used to wait for a download until
 # sync_timeout. The real window is milliseconds wide; the proxy makes it certain: it slows
 # phpMyAdmin's AJAX routes and moves the page under the pointer the first time the pointer
-# reaches the Export button (between the measuring and the press). The sync must see within
-# seconds that nothing went out, let phpMyAdmin's requests settle, read the form again and
-# submit it again, logging each attempt.
+# reaches the Export button (between the measuring and the press), and the login button the
+# same way. The sync must see within seconds that nothing went out, let phpMyAdmin's requests
+# settle, read the form again and submit it again, logging each attempt.
 posts() { tail -n +$(($1 + 1)) "$alog" | grep -c '"POST /index.php?route=/export '; }
 before=$(wc -l < "$alog")
 expect_failure never-submits 6 "$(variant never "s|^pma_url = .*|pma_url = http://127.0.0.1:$never_port/|; s|^sync_timeout = .*|sync_timeout = 60|")" "the export did not start"
@@ -246,6 +246,8 @@ is "lost Export click: the sync succeeds" "$?" 0
 check "lost Export click: attempt 1 logged: the click was beside the button, no submit event" grep -q 'attempt 1 of 3 did not go out.*clicks seen: div@.*submit events: 0' "$DIR/lost.log"
 check "lost Export click: the second attempt went out" grep -q 'attempt 2 went out' "$DIR/lost.log"
 is "lost Export click: one export POST reached phpMyAdmin" "$(posts "$before")" 1
+check "lost login click: attempt 1 logged, the form submitted again" grep -q 'login: attempt 1 of 3 did not go out.*submitting the form again' "$DIR/lost.log"
+is "lost login click: one login POST reached phpMyAdmin" "$(tail -n +$((before + 1)) "$alog" | grep -c '"POST /index.php?route=/ ')" 1
 is "lost Export click: /status says success" "$(api "$URL/status" | jq -r .last_sync.result)" success
 check "lost Export click: no browser left" no_browser
 is "lost Export click: no temp folders left" "$(ls "$CACHE" | grep -c '^tmp\.')" 0
