@@ -270,21 +270,35 @@ int wd_click(struct wd *w, const char *id)
 
 int wd_send_keys(struct wd *w, const char *id, const char *text)
 {
-	struct json_object *body = obj1("text", text), *t = NULL;
+	struct json_object *body = NULL, *t = NULL;
+	size_t n = strlen(text);
+	char path[300], *fill = malloc(n + 1);
 	const char *wire;
-	char path[300];
 	int rc;
 
 	elem_path(path, sizeof(path), id, "value");
-	if (body == NULL)
+	/*
+	 * The text may be a password: it must not be left behind in freed memory. A first
+	 * rendering of a stand-in whose every byte takes the most room escaped (\u0001) grows
+	 * the body's buffer to its largest; the text then goes in and is rendered without a
+	 * reallocation. Both copies are wiped below.
+	 */
+	if (fill) {
+		memset(fill, 1, n);
+		fill[n] = '\0';
+		body = obj1("text", fill);
+		free(fill);
+	}
+	if (body == NULL || !json_object_object_get_ex(body, "text", &t) ||
+	    json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) == NULL ||
+	    json_object_set_string(t, text) != 1) {
+		json_object_put(body);
 		return request_body(w, "POST", path, NULL, NULL);
+	}
 	rc = wd_request(w, "POST", path, body, NULL);
-	/* Both the body's text and its string member hold the password: wipe them. */
 	wire = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
 	explicit_bzero((char *)wire, strlen(wire));
-	if (json_object_object_get_ex(body, "text", &t))
-		explicit_bzero((char *)json_object_get_string(t),
-		               (size_t)json_object_get_string_len(t));
+	explicit_bzero((char *)json_object_get_string(t), (size_t)json_object_get_string_len(t));
 	json_object_put(body);
 	return rc;
 }
