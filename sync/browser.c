@@ -46,7 +46,13 @@ static void sleep_ms(int ms)
 
 static int stopping(struct browser *b)
 {
-	return b->stop ? b->stop(b->arg) : 0;
+	return b->stop ? *b->stop : 0;
+}
+
+/* wd's abort hook: the stop flag. */
+static int stop_flag(void *arg)
+{
+	return *(volatile sig_atomic_t *)arg;
 }
 
 int browser_driver_died(struct browser *b)
@@ -207,23 +213,24 @@ static int make_dirs(struct browser *b, const struct conf *c)
 	return EXIT_OK;
 }
 
-int browser_start(struct browser *b, const struct conf *c, int (*stop)(void *), void *arg,
-                  char *err, size_t errlen)
+int browser_start(struct browser *b, const struct conf *c, volatile sig_atomic_t *stop, char *err,
+                  size_t errlen)
 {
 	struct json_object *caps;
 	int code, rc;
 
 	memset(b, 0, sizeof(*b));
 	b->stop = stop;
-	b->arg = arg;
 	b->err = err;
 	b->errlen = errlen;
 	if (wd_init(&b->wd, c->webdriver_url) != WD_OK) {
 		snprintf(err, errlen, "%s", b->wd.message);
 		return EXIT_BROWSER;
 	}
-	b->wd.abort = stop;
-	b->wd.abort_arg = arg;
+	if (stop) {
+		b->wd.abort = stop_flag;
+		b->wd.abort_arg = (void *)stop;
+	}
 	if ((code = make_dirs(b, c)) != EXIT_OK)
 		return code;
 	if (c->webdriver_url[0] == '\0' && (code = start_driver(b, c)) != EXIT_OK)

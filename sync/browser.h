@@ -10,17 +10,17 @@
 #include "../common/conf.h"
 #include "wd.h"
 
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 struct browser {
-	struct wd wd;           /* the WebDriver client; wd.session is set while a session runs */
-	pid_t driver;           /* the chromedriver started here, 0 if none */
-	char dir[1200];         /* temp folder in cache_dir: profile, home, downloads, driver log */
-	char dl[1300];          /* the download folder, dir/downloads */
-	int (*stop)(void *arg); /* non-zero: stop now (1: sync_timeout, 2: a signal) */
-	void *arg;
-	char *err; /* where failures are told */
+	struct wd wd;   /* the WebDriver client; wd.session is set while a session runs */
+	pid_t driver;   /* the chromedriver started here, 0 if none */
+	char dir[1200]; /* temp folder in cache_dir: profile, home, downloads, driver log */
+	char dl[1300];  /* the download folder, dir/downloads */
+	volatile sig_atomic_t *stop; /* non-zero: stop now (1: sync_timeout, 2: a signal) */
+	char *err;                   /* where failures are told */
 	size_t errlen;
 };
 
@@ -29,8 +29,8 @@ struct browser {
  * enum sync_exit code, with the reason in err. On any return, browser_stop(b) ends what was
  * started; the caller removes b->dir (proc_rmtree) once done with the download.
  */
-int browser_start(struct browser *b, const struct conf *c, int (*stop)(void *), void *arg,
-                  char *err, size_t errlen);
+int browser_start(struct browser *b, const struct conf *c, volatile sig_atomic_t *stop, char *err,
+                  size_t errlen);
 
 /* End the session and the driver, and reap every child left. Safe to call twice. */
 void browser_stop(struct browser *b);

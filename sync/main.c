@@ -121,12 +121,6 @@ static void snap_phase(void *arg, const char *phase, long long rows, long long b
 	sync_phase(phase, rows, bytes);
 }
 
-static int pma_stop(void *arg)
-{
-	(void)arg;
-	return sync_stop;
-}
-
 static void usage(void)
 {
 	fprintf(stderr, "usage: pmacache-sync [-c FILE] [--csv EXPORT.csv] [--force] [-v]\n"
@@ -157,7 +151,7 @@ int main(int argc, char **argv)
 	const char *conf_path = NULL, *csv_path = NULL;
 	char err[1024], csv_tmp[4096] = "", browser_dir[4096] = "";
 	struct rlimit nocore = {0, 0};
-	struct pma_hooks ph = {snap_phase, pma_stop, NULL};
+	struct pma_hooks ph = {&sync_stop, snap_phase, NULL};
 	struct snap_opts so;
 	struct snap_result sr;
 	struct sigaction sa;

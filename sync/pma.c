@@ -87,7 +87,7 @@ static void phase(struct pma *p, const char *name, long long bytes)
 
 static int stopping(struct pma *p)
 {
-	return p->h && p->h->stop ? p->h->stop(p->h->arg) : 0;
+	return p->h && p->h->stop ? *p->h->stop : 0;
 }
 
 /* A failed WebDriver command of the step what (see browser_fail). */
@@ -825,8 +825,7 @@ int pma_export(const struct conf *c, const struct pma_hooks *hooks, char *tmpdir
 	tmpdir[0] = csv_path[0] = '\0';
 	if (read_password(c, pw, sizeof(pw), err, errlen) < 0)
 		return EXIT_CONFIG;
-	code = browser_start(&b, c, hooks ? hooks->stop : NULL, hooks ? hooks->arg : NULL, err,
-	                     errlen);
+	code = browser_start(&b, c, hooks ? hooks->stop : NULL, err, errlen);
 	snprintf(tmpdir, tmplen, "%s", b.dir);
 	if (code == EXIT_OK) {
 		export_url(c, url, sizeof(url));

@@ -4,14 +4,15 @@
 
 #include "../common/conf.h"
 
+#include <signal.h>
 #include <stddef.h>
 
-/* What the flow needs from its caller, the way snap_opts gives snap its phase. */
+/* What the flow needs from its caller, the way snap_opts gives them to snap. */
 struct pma_hooks {
+	/* Polled during every wait: 0 to go on, 1 when sync_timeout passed, 2 on a signal. */
+	volatile sig_atomic_t *stop;
 	/* Report a phase ("login", "export", "download"), with bytes so far or -1. */
 	void (*phase)(void *arg, const char *phase, long long rows, long long bytes);
-	/* Polled during every wait: 0 to go on, 1 when sync_timeout passed, 2 on a signal. */
-	int (*stop)(void *arg);
 	void *arg;
 };
 
