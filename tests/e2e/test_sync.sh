@@ -12,25 +12,16 @@ stack_down() { bash "$TOP/scripts/pma-stack.sh" down "$STACK" >/dev/null 2>&1; }
 inst_up e2e "$(cat "$STACK/pmacache-pma.conf")
 sync_timeout = 120"
 trap 'inst_down; stack_down' EXIT
-# This test's chromedriver, Chromium and crashpad processes, not those of other tests on the
-# machine: the ones whose HOME is in this test's cache (the sync's browser folder), and every
-# process in their process groups (Chromium's helpers rewrite their environment).
-own_browser() {
-	local p g groups=
-	for p in $(pgrep -f 'chromedriver|chromium|chrome_crashpad'); do
-		grep -qaF "HOME=$CACHE/" "/proc/$p/environ" 2>/dev/null || continue
-		echo "$p"
-		groups="$groups $(ps -o pgid= -p "$p")"
-	done
-	for g in $groups; do pgrep -g "$g"; done
-}
-own_drivers() { # comma-separated, for pkill -P
+# our_browsers [COMM]: pids of the chromedriver, Chromium and crashpad processes this test's
+# syncs started (their HOME is the sync's browser folder in this cache_dir), not another's.
+our_browsers() {
 	local p
-	for p in $(pgrep -x chromedriver); do
-		grep -qaF "HOME=$CACHE/" "/proc/$p/environ" 2>/dev/null && echo "$p"
-	done | paste -sd, -
+	for p in $(pgrep -f "${1:-chrom}"); do
+		tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -q "^HOME=$CACHE/tmp\.browser\." &&
+			{ [ -z "${1:-}" ] || [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$1" ]; } && echo "$p"
+	done
 }
-no_browser() { [ -z "$(own_browser)" ]; }
+no_browser() { [ -z "$(our_browsers)" ]; }
 sql() { mariadb --no-defaults -S "$DB_SOCKET" -u root -N -B -r "$@"; }
 
 # 1. A real sync from the CLI.
@@ -62,7 +53,7 @@ is "status: rows" "$(jq .last_sync.rows <<<"$st")" "$ROWS"
 # 3. Single flight with a real sync: /refresh starts one; CLI and /refresh meanwhile don't.
 etag0=$(jq -r .etag <<<"$st")
 is "POST /refresh triggers" "$(api -X POST "$URL/refresh" | jq -r .status)" triggered
-sleep 0.5
+check "the sync holds the lock" wait_for 10 sync_running
 "$SYNC" -c "$CONF" 2>"$DIR/second.log"
 is "second sync while one runs: exit 9" "$?" 9
 check "it says already running" grep -q 'already running' "$DIR/second.log"
@@ -78,7 +69,7 @@ check "no browser left after /refresh" no_browser
 is "refresh for the fd check" "$(api -X POST "$URL/refresh" | jq -r .status)" triggered
 leak=0 seen=0
 for i in $(seq 100); do
-	for p in $(own_browser | sort -u); do
+	for p in $(our_browsers chromedriver) $(our_browsers chromium); do
 		seen=$((seen + 1))
 		for l in /proc/$p/fd/*; do
 			t=$(readlink "$l" 2>/dev/null) || continue
@@ -194,12 +185,12 @@ when_downloading() {
 		sleep 0.1
 	done) &
 }
-kill_browser() { pkill -9 -x -P "$(own_drivers)" chromium; }
+kill_browser() { pkill -9 -x -P "$(our_browsers chromedriver | paste -sd, -)" chromium; }
 # While the browser runs: which argv or environment on the machine holds a secret? (grep -f,
 # so the secrets are not in grep's own argv.)
 (umask 077; printf '%s\n' "$(cat "$PMA_PASSWORD_FILE")" "$KEY" > "$DIR/secrets")
 scan_then_kill() {
-	pgrep -x -P "$(own_drivers)" chromium > "$DIR/scanned"
+	our_browsers chromium > "$DIR/scanned"
 	for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do
 		grep -qaFf "$DIR/secrets" "$f" 2>/dev/null && echo "$f"
 	done > "$DIR/proc-hits"

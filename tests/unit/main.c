@@ -36,11 +36,16 @@ int main(void)
 
 	test_conf();
 	test_auth();
+	test_auth_hostile();
+	test_limit();
 	test_escape();
 	test_csv();
 	test_req();
+	test_req_long();
 	test_cache();
+	test_cache_beneath();
 	test_gz();
+	test_snap();
 	if (t_dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t_dir);
 		if (system(cmd) != 0)

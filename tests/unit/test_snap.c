@@ -114,7 +114,7 @@ static int export_csv(long n, int seed)
 static enum snap_fail build(const char *dir, long rows, int seed, double ratio, int force,
                             char *err, size_t errlen)
 {
-	struct snap_opts o = {dir, ratio, force, NULL, NULL};
+	struct snap_opts o = {.cache_dir = dir, .min_rows_ratio = ratio, .force = force};
 	struct snap_result r;
 	enum snap_fail rc;
 	int fd = export_csv(rows, seed);
