@@ -26,18 +26,18 @@
 #define POLL_MS 50
 
 /*
- * The limits of the export's submission and download. A submission must show within
- * confirm_ms that it went out: a download started, or the page changed. (While the request
- * is out and unanswered, chromedriver holds every command until the answer: a slow answer
- * does not count against confirm_ms.) If it did not, phpMyAdmin's AJAX gets up to
- * settle_ms to settle, the form is read again and submitted again, up to attempts
- * submissions in all.
+ * The limits of the export's submission and download. Before each submission, phpMyAdmin's
+ * own requests and animations get up to settle_ms to end (the page moves while they run). A
+ * submission must show within confirm_ms that it went out: a download started, or the page
+ * changed. (While the request is out and unanswered, chromedriver holds every command until
+ * the answer: a slow answer does not count against confirm_ms.) If it did not, the form is
+ * read again and submitted again, up to attempts submissions in all.
  */
 struct dl_limits {
 	int poll_ms;        /* the download folder is looked at this often */
 	int confirm_ms;     /* a submission must show it went out within this */
 	int attempts;       /* submissions at most */
-	int settle_ms;      /* phpMyAdmin's AJAX may take this long to settle before a new one */
+	int settle_ms;      /* phpMyAdmin's requests may take this long to end, each attempt */
 	int stable_polls;   /* a finished file is done once its size held for this many polls */
 	int vanished_polls; /* a partial file gone this many polls, none finished: cut off */
 	int page_ms;        /* the page is read this often while waiting */
