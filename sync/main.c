@@ -198,6 +198,7 @@ int main(int argc, char **argv)
 	const char *conf_path = NULL, *csv_path = NULL;
 	char err[1024], csv_tmp[4096] = "", browser_dir[4096] = "";
 	struct rlimit nocore = {0, 0};
+	struct pma_hooks ph = {&sync_stop, snap_phase, NULL};
 	struct snap_opts so;
 	struct snap_result sr;
 	struct sigaction sa;
@@ -320,8 +321,8 @@ int main(int argc, char **argv)
 			              "phpMyAdmin is not configured: set pma_url, pma_user, "
 			              "pma_password_file, pma_db and pma_table, or give --csv FILE",
 			              -1);
-		code = pma_export(&cf, browser_dir, sizeof(browser_dir), csv_tmp, sizeof(csv_tmp),
-		                  err, sizeof(err));
+		code = pma_export(&cf, &ph, browser_dir, sizeof(browser_dir), csv_tmp,
+		                  sizeof(csv_tmp), err, sizeof(err));
 		if (code == EXIT_OK && (csv_fd = open(csv_tmp, O_RDONLY | O_CLOEXEC)) < 0) {
 			snprintf(err, sizeof(err), "%s: %s", csv_tmp, strerror(errno));
 			code = EXIT_EXPORT;

@@ -141,6 +141,7 @@ expect_failure no-chromedriver 3 "$(variant nodriver "s|^sync_bin = .*|&\nchrome
 fp=$DIR/fault-proxy
 mkdir -p "$fp"
 slow_port=$(free_port) eof_port=$(free_port) err_port=$(free_port)
+lost_port=$(free_port) never_port=$(free_port)
 cat > "$fp/nginx.conf" <<CONF
 pid $fp/nginx.pid;
 error_log $fp/error.log;
@@ -160,6 +161,18 @@ http {
 		location / { limit_rate \$export_rate; proxy_pass $PMA_URL; } }
 	# The export answered with a 500 page.
 	server { listen 127.0.0.1:$err_port; location / { if (\$is_export) { return 500; } proxy_pass $PMA_URL; } }
+	# The clicks that do not submit (4b): phpMyAdmin's AJAX routes slowed, and the page
+	# moved under the pointer the first time it reaches the login or the Export button.
+	map \$request_uri \$ajax_rate { "~route=/(config/get|config/set|navigation|recent-table)" 3k; default 0; }
+	server { listen 127.0.0.1:$lost_port; proxy_set_header Accept-Encoding ""; proxy_set_header Host \$http_host;
+		sub_filter_once on;
+		sub_filter '</body>' "<script>(function(){var done={};document.addEventListener('mousemove',function(e){['input_go','buttonGo'].forEach(function(id){var g=document.getElementById(id);if(done[id]||!g||!g.contains(e.target))return;done[id]=1;var s=document.createElement('div');s.style.height='48px';g.parentNode.insertBefore(s,g);});},true);})();</script></body>";
+		location / { limit_rate \$ajax_rate; proxy_pass $PMA_URL; } }
+	# An export form whose every submission a page script cancels (4b).
+	server { listen 127.0.0.1:$never_port; proxy_set_header Accept-Encoding ""; proxy_set_header Host \$http_host;
+		sub_filter_once on;
+		sub_filter '</body>' "<script>document.addEventListener('submit',function(e){if(e.target.name==='dump')e.preventDefault();});</script></body>";
+		location / { proxy_pass $PMA_URL; } }
 }
 CONF
 nginx -c "$fp/nginx.conf" -p "$fp" || notok "fault proxy starts"
@@ -201,6 +214,34 @@ expect_failure export-500 5 "$(via e500 "$err_port")" "phpMyAdmin is failing.*50
 cut_id=$(sql "$PMA_DB" -e "SELECT id FROM $PMA_TABLE ORDER BY id LIMIT 1 OFFSET $((ROWS * 2 / 5))")
 sql "$PMA_DB" -e "CREATE OR REPLACE VIEW ${PMA_TABLE}_cut AS SELECT id, IF(id = $cut_id, (SELECT 1 UNION SELECT 2), note) AS note FROM $PMA_TABLE"
 expect_failure pma-cut-short 7 "$(variant pmacut "s|^pma_table = .*|pma_table = ${PMA_TABLE}_cut|")" "fewer than min_rows_ratio"
+
+# 4b. Every step progresses or fails fast: the Export click that does not submit. When
+# config/get answers, phpMyAdmin's SQL console starts, collapses and shrinks the page's
+# bottom margin; the page, scrolled to the Export button near its end, moves by 32 to 100 px.
+# A click that chromedriver measured before the move and Chromium hit-tests after it lands
+# beside the button: no submit, no POST, and the sync used to wait for a download until
+# sync_timeout. The real window is milliseconds wide; the proxy makes it certain: it slows
+# phpMyAdmin's AJAX routes and moves the page under the pointer the first time the pointer
+# reaches the Export button (between the measuring and the press), and the login button the
+# same way. The sync must see within seconds that nothing went out, let phpMyAdmin's requests
+# settle, read the form again and submit it again, logging each attempt.
+posts() { tail -n +$(($1 + 1)) "$alog" | grep -c '"POST /index.php?route=/export '; }
+before=$(wc -l < "$alog")
+expect_failure never-submits 6 "$(variant never "s|^pma_url = .*|pma_url = http://127.0.0.1:$never_port/|; s|^sync_timeout = .*|sync_timeout = 60|")" "the export did not start"
+is "never-submits: each of the 3 attempts logged" "$(grep -c 'did not go out' "$DIR/never-submits.log")" 3
+check "never-submits: the log says a page script cancelled the submission" grep -q 'submit events: 1, prevented: 1' "$DIR/never-submits.log"
+is "never-submits: no export POST reached phpMyAdmin" "$(posts "$before")" 0
+before=$(wc -l < "$alog")
+"$SYNC" -c "$(variant lost "s|^pma_url = .*|pma_url = http://127.0.0.1:$lost_port/|; s|^sync_timeout = .*|sync_timeout = 60|")" 2>"$DIR/lost.log"
+is "lost Export click: the sync succeeds" "$?" 0
+check "lost Export click: attempt 1 logged: the click was beside the button, no submit event" grep -q 'attempt 1 of 3 did not go out.*clicks seen: div@.*submit events: 0' "$DIR/lost.log"
+check "lost Export click: the second attempt went out" grep -q 'attempt 2 went out' "$DIR/lost.log"
+is "lost Export click: one export POST reached phpMyAdmin" "$(posts "$before")" 1
+check "lost login click: attempt 1 logged, the form submitted again" grep -q 'login: attempt 1 of 3 did not go out.*submitting the form again' "$DIR/lost.log"
+is "lost login click: one login POST reached phpMyAdmin" "$(tail -n +$((before + 1)) "$alog" | grep -c '"POST /index.php?route=/ ')" 1
+is "lost Export click: /status says success" "$(api "$URL/status" | jq -r .last_sync.result)" success
+check "lost Export click: no browser left" no_browser
+is "lost Export click: no temp folders left" "$(ls "$CACHE" | grep -c '^tmp\.')" 0
 
 # 5. The password and the keys never reach logs, argv or environments.
 pw=$(cat "$PMA_PASSWORD_FILE")

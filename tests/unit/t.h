@@ -33,5 +33,6 @@ void test_cache(void);
 void test_cache_beneath(void);
 void test_gz(void);
 void test_snap(void);
+void test_wd(void);
 
 #endif
