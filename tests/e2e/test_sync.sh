@@ -13,16 +13,18 @@ inst_up e2e "$(cat "$STACK/pmacache-pma.conf")
 sync_timeout = 120"
 trap 'inst_down; stack_down' EXIT
 # our_browsers [COMM]: pids of the chromedriver, Chromium and crashpad processes this test's
-# syncs started (their HOME is the sync's browser folder in this cache_dir), not another's.
+# syncs started, not another's: their HOME is the sync's browser folder in this cache_dir, or
+# (Chromium's helpers, whose environment is cleared) their arguments name its profile.
 our_browsers() {
 	local p
 	for p in $(pgrep -f "${1:-chrom}"); do
-		tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -q "^HOME=$CACHE/tmp\.browser\." &&
+		{ tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -q "^HOME=$CACHE/tmp\.browser\." ||
+			tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF "$CACHE/tmp.browser."; } &&
 			{ [ -z "${1:-}" ] || [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$1" ]; } && echo "$p"
 	done
 }
 no_browser() { [ -z "$(our_browsers)" ]; }
-sql() { mariadb --no-defaults -S "$DB_SOCKET" -u root -N -B -r "$@"; }
+sql() { mariadb --no-defaults --default-character-set=utf8mb4 -S "$DB_SOCKET" -u root -N -B -r "$@"; }
 
 # 1. A real sync from the CLI.
 "$SYNC" -c "$CONF" 2>"$DIR/sync.log"
@@ -40,7 +42,8 @@ sql -e "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='$
 sel=$(sed 's/.*/CAST(`&` AS CHAR)/' "$DIR/cols.txt" | paste -sd, -)
 sql "$PMA_DB" -e "SELECT JSON_ARRAY($sel) FROM \`$PMA_TABLE\` ORDER BY id" > "$DIR/rows.jsonl"
 "$TOP/build/cmp-rows" "$DIR/fetch.json" "$DIR/rows.jsonl" "$DIR/cols.txt" > "$DIR/cmp.out" 2>&1
-is "fetch-data equals MariaDB ($(cat "$DIR/cmp.out" | tail -n1))" "$?" 0
+rc=$?
+is "fetch-data equals MariaDB ($(tail -n1 "$DIR/cmp.out"))" "$rc" 0
 is "count is the table's" "$(jq .count "$DIR/fetch.json")" "$(sql "$PMA_DB" -e "SELECT COUNT(*) FROM $PMA_TABLE")"
 check "SQL NULL arrives as null" jq -e '[.data[] | select(.note == null)] | length > 0' "$DIR/fetch.json"
 check "'NULL' arrives as a string" jq -e '[.data[] | select(.note == "NULL")] | length > 0' "$DIR/fetch.json"
