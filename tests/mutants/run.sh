@@ -41,13 +41,22 @@ run_tests() {
 				>>"$LOG/$id.unit" 2>&1 || return 1
 			continue
 		fi
-		# The scripts of that name; the first that fails ends the fault's run.
-		for script in "$S"/tests/integration/test_*"$t"*.sh "$S"/tests/e2e/test_*"$t"*.sh; do
+		# The scripts of that name ("e2e": all of tests/e2e); the first that fails ends the
+		# fault's run. A name that matches no script is an error, never a pass.
+		local ran=0 scripts
+		if [ "$t" = e2e ]; then
+			scripts=("$S"/tests/e2e/test_*.sh)
+		else
+			scripts=("$S"/tests/integration/test_*"$t"*.sh "$S"/tests/e2e/test_*"$t"*.sh)
+		fi
+		for script in "${scripts[@]}"; do
 			[ -e "$script" ] || continue
+			ran=$((ran + 1))
 			out=$LOG/$id.$(basename "$script" .sh)
 			timeout 900 bash "$script" >"$out" 2>"$out.err" || return 1
 			grep -q '^not ok - ' "$out" && return 1
 		done
+		[ $ran -gt 0 ] || { echo "no test script matches '$t'" >"$LOG/$id.none"; return 2; }
 	done
 	return 0
 }
@@ -82,11 +91,19 @@ flush() {
 		>"$LOG/$id.build" 2>&1; then
 		printf 'NOT BUILT     %s (see %s)\n' "$desc" "$LOG/$id.build"
 		bad=$((bad + 1))
-	elif run_tests $tests; then
-		printf 'SURVIVED      %s [%s] (%ds)\n' "$desc" "$tests" $((SECONDS - start))
 	else
-		killed=$((killed + 1))
-		printf 'killed        %s [%s] (%ds)\n' "$desc" "$tests" $((SECONDS - start))
+		run_tests $tests
+		case $? in
+		0) printf 'SURVIVED      %s [%s] (%ds)\n' "$desc" "$tests" $((SECONDS - start)) ;;
+		1)
+			killed=$((killed + 1))
+			printf 'killed        %s [%s] (%ds)\n' "$desc" "$tests" $((SECONDS - start))
+			;;
+		*)
+			printf 'NOT RUN       %s: %s\n' "$desc" "$(cat "$LOG/$id.none")"
+			bad=$((bad + 1))
+			;;
+		esac
 	fi
 	cp "$O/$file" "$S/$file"
 	desc=""
