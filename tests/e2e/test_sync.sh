@@ -209,7 +209,7 @@ when_downloading cut_proxy
 expect_failure cut-chunked 6 "$(via cut "$slow_port")" "export download was cut off"
 wait
 when_downloading cut_proxy
-expect_failure cut-eof 7 "$(via eof "$eof_port")" "is the export truncated?"
+expect_failure cut-eof 7 "$(via eof "$eof_port")" "the export ends without a line end"
 wait
 expect_failure export-500 5 "$(via e500 "$err_port")" "phpMyAdmin is failing.*500 Internal Server Error"
 # phpMyAdmin's own silent cut: a query that fails at 40 % of the streamed export ends
