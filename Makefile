@@ -7,7 +7,7 @@ PKGCFLAGS := $(shell pkg-config --cflags $(DEPS) 2>/dev/null)
 PKGLIBS   := $(shell pkg-config --libs $(DEPS) 2>/dev/null || echo -lcurl -ljson-c -lz)
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-COMMON_SRC = common/conf.c common/log.c common/cache.c
+COMMON_SRC = common/conf.c common/log.c common/cache.c common/priv.c
 CGI_SRC    = cgi/main.c cgi/req.c cgi/routes.c cgi/auth.c cgi/spawn.c cgi/sse.c
 SYNC_LIB   = sync/csv.c sync/snap.c sync/gz.c sync/pma.c sync/wd.c sync/proc.c
 SYNC_SRC   = sync/main.c $(SYNC_LIB)

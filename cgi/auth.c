@@ -1,6 +1,7 @@
 #include "auth.h"
 
 #include "../common/log.h"
+#include "../common/priv.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@ static struct {
 	ino_t ino;
 	off_t size;
 	struct timespec mtime;
+	struct timespec ctime; /* a chmod or chown also reloads */
 	int loaded;
 	size_t n;
 	char keys[AUTH_MAX_KEYS][AUTH_MAX_LEN];
@@ -39,7 +41,8 @@ int auth_equal(const char *given, size_t given_len, const char *want, size_t wan
 /* Called with auth_mu held. */
 static void reload(const char *path, const struct stat *st)
 {
-	char line[1024];
+	char line[1024], why[1024] = "api_keys_file: fstat failed";
+	struct stat fst;
 	FILE *f;
 
 	ak.n = 0;
@@ -48,8 +51,15 @@ static void reload(const char *path, const struct stat *st)
 	ak.ino = st->st_ino;
 	ak.size = st->st_size;
 	ak.mtime = st->st_mtim;
+	ak.ctime = st->st_ctim;
 	if ((f = fopen(path, "re")) == NULL) {
 		log_err("api_keys_file %s: %s", path, strerror(errno));
+		return;
+	}
+	if (fstat(fileno(f), &fst) < 0 ||
+	    priv_secret_ok("api_keys_file", path, &fst, why, sizeof(why)) < 0) {
+		log_err("%s: no key is accepted", why);
+		fclose(f);
 		return;
 	}
 	while (fgets(line, sizeof(line), f) != NULL && ak.n < AUTH_MAX_KEYS) {
@@ -92,7 +102,8 @@ int auth_check(const char *path, const char *key)
 		ak.n = 0;
 	} else if (!ak.loaded || st.st_dev != ak.dev || st.st_ino != ak.ino ||
 	           st.st_size != ak.size || st.st_mtim.tv_sec != ak.mtime.tv_sec ||
-	           st.st_mtim.tv_nsec != ak.mtime.tv_nsec) {
+	           st.st_mtim.tv_nsec != ak.mtime.tv_nsec || st.st_ctim.tv_sec != ak.ctime.tv_sec ||
+	           st.st_ctim.tv_nsec != ak.ctime.tv_nsec) {
 		reload(path, &st);
 	}
 	/* No early exit: every key is compared whatever matched. */

@@ -20,6 +20,8 @@ struct conf {
 	char log_dir[CONF_PATH];
 	char api_keys_file[CONF_PATH];
 	char sync_bin[CONF_PATH]; /* pmacache-sync, forked by POST /refresh */
+	char user[64];            /* started as root, the responders and the sync run as this */
+	char group[64];           /* ... with this group, which nginx's workers are also in */
 	int workers;              /* responder processes */
 	int threads;              /* request threads per responder process */
 	int sse_heartbeat_s;

@@ -5,6 +5,7 @@
 #include "../common/cache.h"
 #include "../common/conf.h"
 #include "../common/log.h"
+#include "../common/priv.h"
 #include "pma.h"
 #include "proc.h"
 #include "snap.h"
@@ -192,7 +193,7 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	log_init("pmacache-sync", lvl);
-	umask(022);
+	umask(027);
 	/* The phpMyAdmin password passes through this process: no core file may keep it. */
 	setrlimit(RLIMIT_CORE, &nocore);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -202,11 +203,16 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return EXIT_CONFIG;
 	}
+	/* Started as root (cron, a shell): become the configured user before anything else. */
+	if (priv_drop(&cf, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return EXIT_CONFIG;
+	}
 	if (check) {
 		printf("%s: ok\n", cf.path);
 		return EXIT_OK;
 	}
-	if (cache_mkdir(cf.cache_dir, 0755) < 0) {
+	if (cache_mkdir(cf.cache_dir, 0750) < 0) {
 		log_err("cache_dir %s: %s", cf.cache_dir, strerror(errno));
 		return EXIT_WRITE;
 	}

@@ -1,6 +1,7 @@
 #include "pma.h"
 
 #include "../common/log.h"
+#include "../common/priv.h"
 #include "proc.h"
 #include "sync.h"
 #include "wd.h"
@@ -9,11 +10,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,7 +93,7 @@ static int wd_fail(struct browser *b, int rc, int code, const char *what)
 	return code;
 }
 
-/* Read the password file: mode 0600 or stricter, first line only. */
+/* Read the password file: 0600 or 0640, owned by root or us; first line only. */
 static int read_password(const struct conf *c, char *pw, size_t len, char *err, size_t errlen)
 {
 	struct stat st;
@@ -102,10 +105,13 @@ static int read_password(const struct conf *c, char *pw, size_t len, char *err, 
 		         strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
-		snprintf(err, errlen,
-		         "pma_password_file %s: mode %04o is too open: make it 0600 (chmod 600)",
-		         c->pma_password_file, (unsigned)(st.st_mode & 07777));
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "pma_password_file %s: %s", c->pma_password_file,
+		         strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (priv_secret_ok("pma_password_file", c->pma_password_file, &st, err, errlen) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -174,6 +180,26 @@ static int start_driver(struct browser *b)
 	return EXIT_BROWSER;
 }
 
+/*
+ * Whether this user may create a user namespace, which Chromium's own sandbox needs when it
+ * runs as a user other than root (Debian's chromium has no setuid sandbox helper). Tried
+ * in a child, which exits at once.
+ */
+static int userns_works(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0)
+		_exit(unshare(CLONE_NEWUSER) == 0 ? 0 : 1);
+	if (pid < 0)
+		return 0;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return 0;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 /* The capabilities: headless Chromium, a fresh profile, downloads to b->dl, network
  * locked to the phpMyAdmin host. */
 static char *capabilities(struct browser *b)
@@ -187,7 +213,6 @@ static char *capabilities(struct browser *b)
 	char *out;
 	static const char *const fixed[] = {
 	    "--headless=new",
-	    "--no-sandbox",
 	    "--disable-gpu",
 	    "--disable-dev-shm-usage",
 	    "--no-first-run",
@@ -216,6 +241,13 @@ static char *capabilities(struct browser *b)
 	}
 	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		json_object_array_add(args, json_object_new_string(fixed[i]));
+	/* Chromium's sandbox stays on; only a kernel without user namespaces turns it off. */
+	if (!userns_works()) {
+		log_warn("this kernel does not allow user namespaces (see sysctl "
+		         "user.max_user_namespaces, kernel.unprivileged_userns_clone): Chromium "
+		         "runs with --no-sandbox");
+		json_object_array_add(args, json_object_new_string("--no-sandbox"));
+	}
 	snprintf(buf, sizeof(buf), "--user-data-dir=%s/profile", b->dir);
 	json_object_array_add(args, json_object_new_string(buf));
 	/* Names resolve to nothing but the phpMyAdmin host: no other traffic leaves. */

@@ -59,15 +59,15 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		snprintf(err, errlen, "%s: %s", tmpdir, strerror(errno));
 		return SNAP_EWRITE;
 	}
-	chmod(tmpdir, 0755);
+	chmod(tmpdir, 0750);
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_DATA);
-	if ((out.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
+	if ((out.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_DATA_GZ);
-	if ((gz_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
+	if ((gz_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
@@ -137,7 +137,7 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	json_object_object_add(meta, "columns", cols);
 	mtext = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN);
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_META);
-	if ((meta_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
+	if ((meta_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0 ||
 	    cache_write_all(meta_fd, mtext, strlen(mtext), -1) < 0 || fsync(meta_fd) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;

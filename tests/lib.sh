@@ -15,6 +15,25 @@ if [ "$(id -u)" = 0 ] && ! runuser -u www-data -- test -x "$TOP/tests" 2>/dev/nu
 fi
 mkdir -p "$TMPBASE"
 
+# As root (CI), pmacache runs as its own system user, as the README's install creates it:
+# the responders, every sync, chromedriver and Chromium run as `pmacache`, and nginx's
+# workers (www-data) reach the socket and the snapshots as members of its group.
+# ensure_user: create them if needed (useradd locks /etc/passwd; a concurrent run may win).
+PMA_USER=pmacache
+ensure_user() {
+	[ "$(id -u)" = 0 ] || return 0
+	id -u "$PMA_USER" >/dev/null 2>&1 ||
+		useradd --system --user-group --home-dir /var/lib/pmacache --no-create-home \
+			--shell /usr/sbin/nologin "$PMA_USER" 2>/dev/null || id -u "$PMA_USER" >/dev/null ||
+		{ echo "not ok - cannot create user $PMA_USER"; exit 1; }
+	id -nG www-data | tr ' ' '\n' | grep -qx "$PMA_USER" || usermod -aG "$PMA_USER" www-data
+}
+ensure_user
+# secret FILE: mode 0640, owner root, group pmacache (as root); 0600 otherwise.
+secret() {
+	if [ "$(id -u)" = 0 ]; then chown "root:$PMA_USER" "$1"; chmod 640 "$1"; else chmod 600 "$1"; fi
+}
+
 ok() { echo "ok - $1"; }
 # skip NAME WHY: a check that could not run here. Counted as skipped, never as passed; under
 # CI a skip fails the run unless EXPECTED_SKIPS (in .ci/run) names it.
@@ -37,6 +56,7 @@ inst_up() {
 	CACHE=$DIR/cache
 	KEY=$(head -c 24 /dev/urandom | base64 | tr -d '=+/')
 	(umask 077; printf '# test key\n%s\n' "$KEY" > "$DIR/api_keys")
+	secret "$DIR/api_keys"
 	{
 		echo "listen = 127.0.0.1:$PORT"
 		echo "cache_dir = cache"
