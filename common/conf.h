@@ -20,6 +20,7 @@ struct conf {
 	char log_dir[CONF_PATH];
 	char api_keys_file[CONF_PATH];
 	char sync_bin[CONF_PATH]; /* pmacache-sync, forked by POST /refresh */
+	char location_prefix[256]; /* the endpoints' path in the drop-in: "/" or "/a/b/" */
 	char user[64];            /* started as root, the responders and the sync run as this */
 	char group[64];           /* ... with this group, which nginx's workers are also in */
 	int workers;              /* responder processes */

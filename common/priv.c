@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,6 +48,10 @@ int priv_drop(const struct conf *c, char *err, size_t errlen)
 		errf(err, errlen, "cannot become %s:%s: root could be regained", c->user, c->group);
 		return -1;
 	}
+	/* root's HOME is not ours: chromedriver and Chromium look there for caches. */
+	setenv("HOME", pw->pw_dir, 1);
+	setenv("USER", pw->pw_name, 1);
+	setenv("LOGNAME", pw->pw_name, 1);
 	return 0;
 }
 

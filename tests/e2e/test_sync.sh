@@ -55,13 +55,26 @@ is "background sync succeeded" "$(jq -r .last_sync.result <<<"$st")" success
 check "new snapshot served" test "$(jq -r .etag <<<"$st")" != "$etag0"
 check "no browser left after /refresh" no_browser
 
+# The user the sync runs as: pmacache when the test runs as root, else the test's own.
+want_user=$(id -u)
+[ "$want_user" = 0 ] && want_user=$(id -u "$PMC_USER")
+want_uids="$want_user $want_user $want_user $want_user"
+unshare_ok() { if [ "$(id -u)" = 0 ]; then runuser -u "$PMC_USER" -- unshare -U true; else unshare -U true; fi 2>/dev/null; }
 # 3a. Children inherit nothing they shouldn't: no lock, no FastCGI socket in the driver or
 # the browser. Looked at while a /refresh sync runs.
 is "refresh for the fd check" "$(api -X POST "$URL/refresh" | jq -r .status)" triggered
-leak=0 seen=0
+leak=0 seen=0 mine=0 asroot="" nosandbox=0
 for i in $(seq 100); do
 	for p in $(pgrep -x chromedriver) $(pgrep -x chromium); do
 		seen=$((seen + 1))
+		# Other instances' browsers (other test runs on this machine) are not ours to judge.
+		grep -qx "$p" <<<"$(descendants "$(cat "$DIR/run/pmacache-fcgi.pid")")" || continue
+		mine=$((mine + 1))
+		# Least privilege: the driver and the browser run as the sync's user, never root,
+		# and Chromium keeps its own sandbox (this kernel allows user namespaces).
+		u=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$p/status" 2>/dev/null) || continue
+		[ -z "$u" ] || [ "$u" = "$want_uids" ] || asroot+="$p:$u "
+		tr '\0' '\n' 2>/dev/null <"/proc/$p/cmdline" | grep -qx -- --no-sandbox && nosandbox=$((nosandbox + 1))
 		for l in /proc/$p/fd/*; do
 			t=$(readlink "$l" 2>/dev/null) || continue
 			case $t in *sync.lock*|*cache.lock*|*fcgi.sock*) leak=$((leak + 1)); echo "pid $p holds $t" >&2 ;; esac
@@ -73,6 +86,13 @@ for i in $(seq 100); do
 done
 check "driver and browser processes were inspected ($seen)" test "$seen" -gt 0
 is "no lock or FastCGI socket in chromedriver/chromium" "$leak" 0
+check "this instance's driver and browser were inspected ($mine)" test "$mine" -gt 0
+is "chromedriver and chromium run as $(id -un "$want_user") (uids $want_uids)" "$asroot" ""
+if unshare_ok; then
+	is "Chromium keeps its sandbox: no --no-sandbox" "$nosandbox" 0
+else
+	skip "Chromium keeps its sandbox" "this kernel forbids unprivileged user namespaces"
+fi
 wait_idle
 no_zombies "no zombies after the refreshes"
 
@@ -105,6 +125,7 @@ expect_failure() { # name code conf pattern
 	is "$name: no temp folders left" "$(ls "$CACHE" | grep -c '^tmp\.')" 0
 }
 (umask 077; echo "wrong-$RANDOM" > "$DIR/wrong_pw")
+secret "$DIR/wrong_pw"
 alog=$STACK/log/nginx-access.log
 before=$(wc -l < "$alog")
 expect_failure wrong-password 4 "$(variant wrongpw "s|^pma_password_file = .*|pma_password_file = $DIR/wrong_pw|")" "rejected the login"

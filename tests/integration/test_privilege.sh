@@ -12,13 +12,11 @@ inst_up privilege
 make_csv_sync
 sed -i "s|^sync_bin = .*|sync_bin = $DIR/csv-sync|" "$CONF"
 "$PMACACHE" -c "$CONF" restart >/dev/null
-uid=$(id -u "$PMA_USER")
-gid=$(getent group "$PMA_USER" | cut -d: -f3)
+uid=$(id -u "$PMC_USER")
+gid=$(getent group "$PMC_USER" | cut -d: -f3)
 
 # creds PID: "uid uid uid uid/gid gid gid gid" (real, effective, saved, fs) from /proc.
 creds() { awk '/^Uid:/ { u = $2 " " $3 " " $4 " " $5 } /^Gid:/ { g = $2 " " $3 " " $4 " " $5 } END { print u "/" g }' "/proc/$1/status"; }
-# tree PID: the process and all its descendants.
-tree() { ps -eo pid=,ppid= | awk -v r="$1" '{ kids[$2] = kids[$2] " " $1 } END { n = split(r, q, " "); for (i = 1; i <= n; i++) { print q[i]; m = split(kids[q[i]], k, " "); for (j = 1; j <= m; j++) q[++n] = k[j] } }'; }
 # rooted: processes whose command line names this instance's folder and that run as root
 # (any of the four uids 0), nginx's master aside.
 rooted() {
@@ -36,11 +34,11 @@ want="$uid $uid $uid $uid/$gid $gid $gid $gid"
 
 "$GEN" -n 300 csv > "$DIR/orders.csv"
 echo "$DIR/orders.csv" > "$DIR/next.csv"
-resp=$(tree "$(cat "$DIR/run/pmacache-fcgi.pid")")
+resp=$(descendants "$(cat "$DIR/run/pmacache-fcgi.pid")")
 is "responders: at least 2 processes" "$([ "$(wc -w <<<"$resp")" -ge 2 ] && echo yes)" yes
 bad=""
 for p in $resp; do [ "$(creds "$p")" = "$want" ] || bad+="$p:$(creds "$p") "; done
-is "responders run as $PMA_USER:$PMA_USER (real, effective, saved, fs ids)" "$bad" ""
+is "responders run as $PMC_USER:$PMC_USER (real, effective, saved, fs ids)" "$bad" ""
 workers=$(ps -o pid= --ppid "$(cat "$DIR/run/nginx.pid")")
 www=$(id -u www-data)
 bad=""
@@ -48,9 +46,9 @@ for p in $workers; do
 	[[ $(creds "$p") == "$www $www $www $www/"* ]] || bad+="$p:$(creds "$p") "
 	grep -q "^Groups:.*\b$gid\b" "/proc/$p/status" || bad+="$p:not-in-group "
 done
-is "nginx workers run as www-data, in group $PMA_USER" "$bad" ""
+is "nginx workers run as www-data, in group $PMC_USER" "$bad" ""
 is "after start: nothing of ours runs as root" "$(rooted)" ""
-is "socket: 0660 $PMA_USER:$PMA_USER" "$(stat -c '%a %U:%G' "$DIR/run/fcgi.sock")" "660 $PMA_USER:$PMA_USER"
+is "socket: 0660 $PMC_USER:$PMC_USER" "$(stat -c '%a %U:%G' "$DIR/run/fcgi.sock")" "660 $PMC_USER:$PMC_USER"
 
 # A sync from POST /refresh: the responder's child, so the same user; caught while it sleeps
 # (the wrapper becomes pmacache-sync by exec, which keeps its ids).
@@ -58,15 +56,15 @@ echo 3 > "$DIR/sleep"
 is "POST /refresh: 202" "$(code -X POST -H "X-API-Key: $KEY" "$URL/refresh")" 202
 sp=""
 wait_for 10 sh -c "pgrep -f '$DIR/csv-sync' >/dev/null" && sp=$(pgrep -f "$DIR/csv-sync" | head -1)
-if [ -n "$sp" ]; then is "the /refresh sync runs as $PMA_USER" "$(creds "$sp")" "$want"; else notok "the /refresh sync runs as $PMA_USER" "no sync process seen"; fi
+if [ -n "$sp" ]; then is "the /refresh sync runs as $PMC_USER" "$(creds "$sp")" "$want"; else notok "the /refresh sync runs as $PMC_USER" "no sync process seen"; fi
 is "during a /refresh sync: nothing of ours runs as root" "$(rooted)" ""
 check "the /refresh sync finishes" wait_idle
 is "it succeeded" "$(api "$URL/status" | jq -r .last_sync.result)" success
 echo 0 > "$DIR/sleep"
 
-is "cache_dir: 0750 $PMA_USER:$PMA_USER" "$(stat -c '%a %U:%G' "$CACHE")" "750 $PMA_USER:$PMA_USER"
+is "cache_dir: 0750 $PMC_USER:$PMC_USER" "$(stat -c '%a %U:%G' "$CACHE")" "750 $PMC_USER:$PMC_USER"
 cur=$(readlink -f "$CACHE/current")
-is "snapshot: 0640 $PMA_USER" "$(stat -c '%a %U' "$cur/data_cache.json" "$cur/data_cache.json.gz" | sort -u)" "640 $PMA_USER"
+is "snapshot: 0640 $PMC_USER" "$(stat -c '%a %U' "$cur/data_cache.json" "$cur/data_cache.json.gz" | sort -u)" "640 $PMC_USER"
 is "status.json: 0640" "$(stat -c %a "$CACHE/status.json")" 640
 is "nothing in cache_dir is open to others" "$(find "$CACHE" ! -type l -perm /o+rwx | head -3)" ""
 is "nginx (www-data) serves the snapshot through the group" "$(code -H "X-API-Key: $KEY" "$URL/fetch-data")" 200
@@ -75,8 +73,8 @@ is "nginx (www-data) serves the snapshot through the group" "$(code -H "X-API-Ke
 "$GEN" -n 320 csv > "$DIR/orders2.csv"
 check "CLI sync as root: exit 0" "$SYNC" -c "$CONF" --csv "$DIR/orders2.csv"
 cur=$(readlink -f "$CACHE/current")
-is "CLI sync as root: its snapshot is $PMA_USER's" "$(stat -c '%U:%G %a' "$cur" "$cur/data_cache.json" | sort -u | paste -sd' ')" "$PMA_USER:$PMA_USER 640 $PMA_USER:$PMA_USER 750"
-is "CLI sync as root: status.json is $PMA_USER's" "$(stat -c %U "$CACHE/status.json")" "$PMA_USER"
+is "CLI sync as root: its snapshot is $PMC_USER's" "$(stat -c '%U:%G %a' "$cur" "$cur/data_cache.json" | sort -u | paste -sd' ')" "$PMC_USER:$PMC_USER 640 $PMC_USER:$PMC_USER 750"
+is "CLI sync as root: status.json is $PMC_USER's" "$(stat -c %U "$CACHE/status.json")" "$PMC_USER"
 sed "s|^sync_bin = .*|user = nosuchuser-pmc|" "$CONF" > "$DIR/nouser.conf"
 "$SYNC" -c "$DIR/nouser.conf" --csv "$DIR/orders2.csv" 2>"$DIR/nouser.log"
 is "CLI sync, user missing: exit 2" "$?" 2
@@ -96,7 +94,7 @@ is "key file back to 0640: 200 without a restart" "$(code -H "X-API-Key: $KEY" "
 chown nobody "$DIR/api_keys"
 is "key file owned by nobody: 401" "$(code -H "X-API-Key: $KEY" "$URL/fetch-data")" 401
 chown root "$DIR/api_keys"
-is "key file root:$PMA_USER 0640 again: 200" "$(code -H "X-API-Key: $KEY" "$URL/fetch-data")" 200
+is "key file root:$PMC_USER 0640 again: 200" "$(code -H "X-API-Key: $KEY" "$URL/fetch-data")" 200
 cp "$DIR/api_keys" "$DIR/pw"
 chmod 644 "$DIR/pw"
 printf 'pma_url = http://127.0.0.1:9/\npma_user = u\npma_password_file = %s\npma_db = d\npma_table = t\n' "$DIR/pw" > "$DIR/pma.part"

@@ -36,6 +36,17 @@ static const struct {
     {"cache_dir = c\napi_keys_file = k\ncors_origins = http://a;b\n", "is not an origin"},
     {"cache_dir = c\napi_keys_file = k\ncors_origins = http://[]\n", "is not an origin"},
     {"cache_dir = c\napi_keys_file = k\ncors_origins = ftp://a\n", "is not an origin"},
+    {"cache_dir = c\napi_keys_file = k\nlocation_prefix = /api/orders/\n", NULL},
+    {"cache_dir = c\napi_keys_file = k\nlocation_prefix = /\n", NULL},
+    {"cache_dir = c\napi_keys_file = k\nlocation_prefix = /api\n", "key 'location_prefix'"},
+    {"cache_dir = c\napi_keys_file = k\nlocation_prefix = api/\n", "key 'location_prefix'"},
+    {"cache_dir = c\napi_keys_file = k\nlocation_prefix = /a//b/\n", "key 'location_prefix'"},
+    {"cache_dir = c\napi_keys_file = k\nlocation_prefix = /a/../\n", "key 'location_prefix'"},
+    {"cache_dir = c\napi_keys_file = k\nlocation_prefix = /a b/\n", "key 'location_prefix'"},
+    {"cache_dir = c\napi_keys_file = k\nlocation_prefix = /a$1/\n", "key 'location_prefix'"},
+    {"cache_dir = c\napi_keys_file = k\nuser = Root;x\n", "key 'user'"},
+    {"cache_dir = c\napi_keys_file = k\ngroup = -x\n", "key 'group'"},
+    {"cache_dir = c\napi_keys_file = k\nuser = www-data\ngroup = _g1\n", NULL},
 };
 
 void test_conf(void)
