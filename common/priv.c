@@ -10,6 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
+static int dropped;
+
+int priv_dropped(void)
+{
+	return dropped;
+}
+
 int priv_drop(const struct conf *c, char *err, size_t errlen)
 {
 	struct passwd *pw;
@@ -52,6 +59,7 @@ int priv_drop(const struct conf *c, char *err, size_t errlen)
 	setenv("HOME", pw->pw_dir, 1);
 	setenv("USER", pw->pw_name, 1);
 	setenv("LOGNAME", pw->pw_name, 1);
+	dropped = 1;
 	return 0;
 }
 

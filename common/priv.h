@@ -18,6 +18,9 @@
  */
 int priv_drop(const struct conf *c, char *err, size_t errlen);
 
+/* Whether priv_drop found root and became the user. */
+int priv_dropped(void);
+
 /*
  * Whether the file described by st may hold a secret: a regular file, mode 0600 or 0640 (or
  * stricter), owned by root or by the effective user. Returns 0, or -1 with one message

@@ -6,6 +6,7 @@
 #include "../common/conf.h"
 #include "../common/log.h"
 #include "../common/priv.h"
+#include "doctor.h"
 #include "pma.h"
 #include "proc.h"
 #include "snap.h"
@@ -125,7 +126,7 @@ static void snap_phase(void *arg, const char *phase, long long rows, long long b
 static void usage(void)
 {
 	fprintf(stderr, "usage: pmacache-sync [-c FILE] [--csv EXPORT.csv] [--force] [-v]\n"
-	                "       pmacache-sync [-c FILE] --check\n");
+	                "       pmacache-sync [-c FILE] --check [--login]\n");
 }
 
 static int finish(int code, const char *error, long long rows)
@@ -148,6 +149,7 @@ int main(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'}, {"csv", required_argument, NULL, 'C'},
 	    {"force", no_argument, NULL, 'f'},        {"lock-fd", required_argument, NULL, 'L'},
 	    {"check", no_argument, NULL, 'k'},        {"verbose", no_argument, NULL, 'v'},
+	    {"login", no_argument, NULL, 'l'},        {"check-keys", no_argument, NULL, 'K'},
 	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	const char *conf_path = NULL, *csv_path = NULL;
 	char err[1024], csv_tmp[4096] = "", browser_dir[4096] = "";
@@ -175,7 +177,13 @@ int main(int argc, char **argv)
 			lock_fd = atoi(optarg);
 			break;
 		case 'k':
-			check = 1;
+			check = check ? check : 1;
+			break;
+		case 'l': /* --check --login */
+			check = 2;
+			break;
+		case 'K': /* --check-keys: what `pmacache start` checks */
+			check = 3;
 			break;
 		case 'v':
 			lvl = LOG_DEBUG;
@@ -200,6 +208,8 @@ int main(int argc, char **argv)
 	/* Orphaned browser processes become ours to reap: none outlives the sync. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	if (conf_load(&cf, conf_path, err, sizeof(err)) < 0) {
+		if (check)
+			printf("FAIL config: %s; fix: see pmacache.conf(5)\n", err);
 		log_err("%s", err);
 		return EXIT_CONFIG;
 	}
@@ -208,10 +218,12 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return EXIT_CONFIG;
 	}
-	if (check) {
-		printf("%s: ok\n", cf.path);
-		return EXIT_OK;
-	}
+	if (check) /* the doctor: one line per check, OK or FAIL with the fix */
+		return doctor_run(&cf, check == 3   ? DOCTOR_KEYS
+		                       : check == 2 ? DOCTOR_LOGIN
+		                                    : DOCTOR_ALL)
+		           ? EXIT_CONFIG
+		           : EXIT_OK;
 	if (cache_mkdir(cf.cache_dir, 0750) < 0) {
 		log_err("cache_dir %s: %s", cf.cache_dir, strerror(errno));
 		return EXIT_WRITE;

@@ -126,6 +126,15 @@ static int read_password(const struct conf *c, char *pw, size_t len, char *err, 
 	return 0;
 }
 
+int pma_password_ok(const struct conf *c, char *err, size_t errlen)
+{
+	char pw[1024];
+	int rc = read_password(c, pw, sizeof(pw), err, errlen);
+
+	explicit_bzero(pw, sizeof(pw));
+	return rc;
+}
+
 /* The phpMyAdmin folder URL: pma_url without index.php or a query. */
 static void base_url(const char *url, char *out, size_t len)
 {
@@ -618,6 +627,38 @@ static int export_table(struct browser *b, const char *url, char *csv_path, size
 	return EXIT_EXPORT;
 }
 
+/* --check --login: after the login, the table's export page must show its form. */
+static int pma_login_only;
+
+static int check_table(struct browser *b, const char *url)
+{
+	struct page pg;
+	int rc;
+
+	if ((rc = wd_navigate(&b->wd, url)) != WD_OK)
+		return wd_fail(b, rc, EXIT_PMA, "opening the export page");
+	if ((rc = page_state(b, &pg)) != WD_OK)
+		return wd_fail(b, rc, EXIT_BROWSER, "reading the export page");
+	if (pg.go)
+		return EXIT_OK;
+	if ((rc = export_page(b, &pg)) != EXIT_OK)
+		return rc;
+	snprintf(b->err, b->errlen, "%s.%s: no export form (does the table exist?): '%s'",
+	         b->c->pma_db, b->c->pma_table, pg.text);
+	return EXIT_EXPORT;
+}
+
+int pma_check_login(const struct conf *c, char *tmpdir, size_t tmplen, char *err, size_t errlen)
+{
+	char csv[16];
+	int code;
+
+	pma_login_only = 1;
+	code = pma_export(c, tmpdir, tmplen, csv, sizeof(csv), err, errlen);
+	pma_login_only = 0;
+	return code;
+}
+
 int pma_export(const struct conf *c, char *tmpdir, size_t tmplen, char *csv_path, size_t pathlen,
                char *err, size_t errlen)
 {
@@ -671,7 +712,7 @@ int pma_export(const struct conf *c, char *tmpdir, size_t tmplen, char *csv_path
 	if ((code = login(&b, c->pma_url, c->pma_user, pw)) != EXIT_OK)
 		goto out;
 	explicit_bzero(pw, sizeof(pw));
-	code = export_table(&b, url, csv_path, pathlen);
+	code = pma_login_only ? check_table(&b, url) : export_table(&b, url, csv_path, pathlen);
 out:
 	explicit_bzero(pw, sizeof(pw));
 	free(caps);

@@ -112,5 +112,5 @@ check "cron: hourly" grep -Eq '^[0-9]+ \* \* \* \* ' <<<"$line"
 check "cron: runs pmacache-sync with the config" grep -q "pmacache-sync -c $CONF" <<<"$line"
 want=$(id -un); [ "$(id -u)" = 0 ] && want=$PMC_USER
 is "cron: runs as $want" "$(awk '{ print $6 }' <<<"$line")" "$want"
-check "cron: the command works as written" bash -c "$(cut -d' ' -f7- <<<"$line" | sed 's/>>.*//') --check"
+check "cron: the command works as written" bash -c "$(cut -d' ' -f7- <<<"$line" | sed 's/>>.*//') --check-keys"
 finish
