@@ -345,7 +345,7 @@ static void check_dirs(const struct conf *c)
 		     "cache_dir: %s; fix: make the folders on the way traversable (chmod o+x), "
 		     "or move cache_dir; and usermod -aG %s %s",
 		     why, c->group, nginx_user);
-	if (access(c->run_dir, F_OK) < 0)
+	if (access(c->run_dir, F_OK) < 0 && errno == ENOENT)
 		line(1, "run_dir %s: not there yet (pmacache start makes it)", c->run_dir);
 	else if (reachable(c->run_dir, nginx_user, why, sizeof(why)) == 0)
 		line(1, "run_dir %s: nginx (%s) reaches the socket there", c->run_dir, nginx_user);

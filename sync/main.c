@@ -123,6 +123,24 @@ static void snap_phase(void *arg, const char *phase, long long rows, long long b
 	sync_phase(phase, rows, bytes);
 }
 
+/* The folder of the file open on fd (the sync lock, cache_dir/sync.lock), into dir. */
+static int cache_dir_of_lock(int fd, char *dir, size_t len)
+{
+	char link[64], path[4096], *slash;
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, path, sizeof(path) - 1)) <= 0)
+		return 0;
+	path[n] = '\0';
+	if ((slash = strrchr(path, '/')) == NULL || strcmp(slash, "/sync.lock") != 0 ||
+	    slash == path || (size_t)(slash - path) >= len)
+		return 0;
+	*slash = '\0';
+	memcpy(dir, path, (size_t)(slash - path) + 1);
+	return 1;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: pmacache-sync [-c FILE] [--csv EXPORT.csv] [--force] [-v]\n"
@@ -210,6 +228,11 @@ int main(int argc, char **argv)
 	if (conf_load(&cf, conf_path, err, sizeof(err)) < 0) {
 		if (check)
 			printf("FAIL config: %s; fix: see pmacache.conf(5)\n", err);
+		/* Started by /refresh: the lock it handed over names cache_dir, so /status can
+		 * still say why this sync never started. */
+		if (lock_fd >= 0 && cache_sync_holds(lock_fd) &&
+		    cache_dir_of_lock(lock_fd, cf.cache_dir, sizeof(cf.cache_dir)))
+			return finish(EXIT_CONFIG, err, -1);
 		log_err("%s", err);
 		return EXIT_CONFIG;
 	}
