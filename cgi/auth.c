@@ -44,6 +44,7 @@ static void reload(const char *path, const struct stat *st)
 	char line[1024], why[1024] = "api_keys_file: fstat failed";
 	struct stat fst;
 	FILE *f;
+	int lineno = 0;
 
 	ak.n = 0;
 	ak.loaded = 1;
@@ -64,6 +65,7 @@ static void reload(const char *path, const struct stat *st)
 	}
 	while (fgets(line, sizeof(line), f) != NULL && ak.n < AUTH_MAX_KEYS) {
 		char *s = line, *e;
+		lineno++;
 		while (*s == ' ' || *s == '\t')
 			s++;
 		e = s + strcspn(s, "\r\n");
@@ -73,8 +75,10 @@ static void reload(const char *path, const struct stat *st)
 		if (*s == '\0' || *s == '#')
 			continue;
 		if ((size_t)(e - s) >= AUTH_MAX_LEN || e - s < 16) {
-			log_warn("api_keys_file %s: skipping a key that is not 16 to %d bytes long",
-			         path, AUTH_MAX_LEN - 1);
+			log_warn(
+			    "api_keys_file %s:%d: skipping a key of %d bytes: keys are 16 to %d "
+			    "bytes long",
+			    path, lineno, (int)(e - s), AUTH_MAX_LEN - 1);
 			continue;
 		}
 		memcpy(ak.keys[ak.n], s, (size_t)(e - s) + 1);
@@ -82,7 +86,10 @@ static void reload(const char *path, const struct stat *st)
 		ak.n++;
 	}
 	fclose(f);
-	log_info("api_keys_file %s: %zu keys loaded", path, ak.n);
+	if (ak.n == 0)
+		log_err("api_keys_file %s: no usable key: every request gets 401", path);
+	else
+		log_info("api_keys_file %s: %zu keys loaded", path, ak.n);
 }
 
 int auth_check(const char *path, const char *key)

@@ -134,6 +134,18 @@ cp "$PMA_PASSWORD_FILE" "$DIR/open_pw"; chmod 644 "$DIR/open_pw"
 "$SYNC" -c "$(variant openpw "s|^pma_password_file = .*|pma_password_file = $DIR/open_pw|")" 2>"$DIR/openpw.log"
 is "password file 0644: exit 2" "$?" 2
 check "password file 0644: says chmod 600" grep -q 'chmod 600' "$DIR/openpw.log"
+# The doctor against the real phpMyAdmin: --login logs in and finds the table's export page.
+"$SYNC" -c "$CONF" --check --login > "$DIR/doctor.out" 2>&1
+is "doctor --check --login: exit 0 ($(grep -c '^FAIL' "$DIR/doctor.out") FAIL)" "$?" 0
+check "doctor: phpMyAdmin reachable" grep -q "^OK   phpMyAdmin $PMA_URL: reachable (HTTP 200)" "$DIR/doctor.out"
+check "doctor: the login works and the table exists" grep -q "^OK   phpMyAdmin login as $PMA_USER works, and $PMA_DB.$PMA_TABLE has an export page" "$DIR/doctor.out"
+"$SYNC" -c "$(variant notable "s|^pma_table = .*|pma_table = no_such_table|")" --check --login > "$DIR/doctor-nt.out" 2>&1
+is "doctor --login, no such table: exit 2" "$?" 2
+check "doctor: the missing table is a FAIL ($(grep '^FAIL' "$DIR/doctor-nt.out" | head -c 200))" grep -q "^FAIL phpMyAdmin login as $PMA_USER, table $PMA_DB.no_such_table: " "$DIR/doctor-nt.out"
+"$SYNC" -c "$DIR/wrongpw.conf" --check --login > "$DIR/doctor-pw.out" 2>&1
+is "doctor --login, wrong password: exit 2" "$?" 2
+check "doctor: the rejected login is a FAIL" grep -q "^FAIL phpMyAdmin login as $PMA_USER, table .*rejected the login.*(exit 4" "$DIR/doctor-pw.out"
+check "no browser left after the doctor" no_browser
 closed=$(free_port)
 expect_failure port-closed 5 "$(variant closed "s|^pma_url = .*|pma_url = http://127.0.0.1:$closed/|")" "unreachable"
 kill "$(cat "$STACK/php-fpm.pid")"

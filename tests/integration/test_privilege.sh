@@ -68,6 +68,14 @@ is "snapshot: 0640 $PMC_USER" "$(stat -c '%a %U' "$cur/data_cache.json" "$cur/da
 is "status.json: 0640" "$(stat -c %a "$CACHE/status.json")" 640
 is "nothing in cache_dir is open to others" "$(find "$CACHE" ! -type l -perm /o+rwx | head -3)" ""
 is "nginx (www-data) serves the snapshot through the group" "$(code -H "X-API-Key: $KEY" "$URL/fetch-data")" 200
+# A snapshot nginx may not read: the documented JSON 500, not nginx's HTML 403.
+chmod 600 "$cur/data_cache.json" "$cur/data_cache.json.gz"
+curl -s -D "$DIR/h" -o "$DIR/b" -H "X-API-Key: $KEY" "$URL/fetch-data"
+is "snapshot closed to nginx: 500" "$(head -n 1 "$DIR/h" | cut -d' ' -f2)" 500
+is "snapshot closed to nginx: the JSON body" "$(cat "$DIR/b")" '{"status":"error","message":"Error reading cache"}'
+check "snapshot closed to nginx: JSON content type" grep -qi '^content-type: application/json' "$DIR/h"
+chmod 640 "$cur/data_cache.json" "$cur/data_cache.json.gz"
+is "readable again: 200" "$(code -H "X-API-Key: $KEY" "$URL/fetch-data")" 200
 
 # A sync started as root from the CLI drops to the user before anything else.
 "$GEN" -n 320 csv > "$DIR/orders2.csv"
