@@ -630,11 +630,40 @@ static int export_table(struct browser *b, const char *url, char *csv_path, size
 /* --check --login: after the login, the table's export page must show its form. */
 static int pma_login_only;
 
+/* The table's structure page lists its columns; for a table that does not exist phpMyAdmin
+ * shows its SQL box instead. "" when the columns are there, else what the page shows. */
+static const char structure_js[] =
+    "if(document.getElementById('tablestructure'))return '';"
+    "var e=document.querySelector('#page_content .alert-danger');"
+    "if(e&&e.innerText)return e.innerText;"
+    "var p=document.getElementById('page_content');"
+    "return 'no column list: '+(p?p.innerText.slice(0,120):document.title);";
+
 static int check_table(struct browser *b, const char *url)
 {
+	struct json_object *v = NULL;
 	struct page pg;
+	char structure[2100];
+	const char *r;
 	int rc;
 
+	/* The export page shows its form for any name; the structure page asks MySQL. */
+	if ((r = strstr(url, "route=/table/export")) == NULL)
+		return EXIT_PMA;
+	snprintf(structure, sizeof(structure), "%.*sroute=/table/structure%s", (int)(r - url), url,
+	         r + strlen("route=/table/export"));
+	if ((rc = wd_navigate(&b->wd, structure)) != WD_OK)
+		return wd_fail(b, rc, EXIT_PMA, "opening the table's page");
+	if ((rc = wd_execute(&b->wd, structure_js, NULL, &v)) != WD_OK)
+		return wd_fail(b, rc, EXIT_BROWSER, "reading the table's page");
+	if (json_object_get_string(v) && *json_object_get_string(v)) {
+		snprintf(b->err, b->errlen, "no such table? phpMyAdmin's structure page: %s",
+		         json_object_get_string(v));
+		one_line(b->err);
+		json_object_put(v);
+		return EXIT_EXPORT;
+	}
+	json_object_put(v);
 	if ((rc = wd_navigate(&b->wd, url)) != WD_OK)
 		return wd_fail(b, rc, EXIT_PMA, "opening the export page");
 	if ((rc = page_state(b, &pg)) != WD_OK)

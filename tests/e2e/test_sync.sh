@@ -136,7 +136,8 @@ is "password file 0644: exit 2" "$?" 2
 check "password file 0644: says chmod 600" grep -q 'chmod 600' "$DIR/openpw.log"
 # The doctor against the real phpMyAdmin: --login logs in and finds the table's export page.
 "$SYNC" -c "$CONF" --check --login > "$DIR/doctor.out" 2>&1
-is "doctor --check --login: exit 0 ($(grep -c '^FAIL' "$DIR/doctor.out") FAIL)" "$?" 0
+rc=$?
+is "doctor --check --login: exit 0 ($(grep '^FAIL' "$DIR/doctor.out" | head -c 200))" "$rc" 0
 check "doctor: phpMyAdmin reachable" grep -q "^OK   phpMyAdmin $PMA_URL: reachable (HTTP 200)" "$DIR/doctor.out"
 check "doctor: the login works and the table exists" grep -q "^OK   phpMyAdmin login as $PMA_USER works, and $PMA_DB.$PMA_TABLE has an export page" "$DIR/doctor.out"
 "$SYNC" -c "$(variant notable "s|^pma_table = .*|pma_table = no_such_table|")" --check --login > "$DIR/doctor-nt.out" 2>&1
