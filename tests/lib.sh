@@ -18,25 +18,17 @@ mkdir -p "$TMPBASE"
 # As root (CI), pmacache runs as its own system user, as the README's install creates it:
 # the responders, every sync, chromedriver and Chromium run as `pmacache`, and nginx's
 # workers (www-data) reach the socket and the snapshots as members of its group.
-# ensure_user: create them if needed (useradd locks /etc/passwd; a concurrent run may win).
 PMC_USER=pmacache
 ensure_user() {
-	[ "$(id -u)" = 0 ] || return 0
-	id -u "$PMC_USER" >/dev/null 2>&1 ||
-		useradd --system --user-group --home-dir /var/lib/pmacache --no-create-home \
-			--shell /usr/sbin/nologin "$PMC_USER" 2>/dev/null || id -u "$PMC_USER" >/dev/null ||
-		{ echo "not ok - cannot create user $PMC_USER"; exit 1; }
-	id -nG www-data | tr ' ' '\n' | grep -qx "$PMC_USER" || usermod -aG "$PMC_USER" www-data
+	ensure_pmacache_user || { echo "not ok - cannot create user $PMC_USER"; exit 1; }
 }
 ensure_user
+# secret FILE: mode 0640, owner root, group pmacache (as root); 0600 otherwise.
+secret() { secret_file "$1"; }
 # descendants PID: the process and all its descendants, one pid a line.
 descendants() {
 	ps -eo pid=,ppid= | awk -v r="$1" '{ kids[$2] = kids[$2] " " $1 }
 		END { n = split(r, q, " "); for (i = 1; i <= n; i++) { print q[i]; m = split(kids[q[i]], k, " "); for (j = 1; j <= m; j++) q[++n] = k[j] } }'
-}
-# secret FILE: mode 0640, owner root, group pmacache (as root); 0600 otherwise.
-secret() {
-	if [ "$(id -u)" = 0 ]; then chown "root:$PMC_USER" "$1"; chmod 640 "$1"; else chmod 600 "$1"; fi
 }
 
 ok() { echo "ok - $1"; }

@@ -12,7 +12,16 @@ stack_down() { bash "$TOP/scripts/pma-stack.sh" down "$STACK" >/dev/null 2>&1; }
 inst_up e2e "$(cat "$STACK/pmacache-pma.conf")
 sync_timeout = 120"
 trap 'inst_down; stack_down' EXIT
-no_browser() { ! pgrep -x chromium >/dev/null && ! pgrep -x chromedriver >/dev/null && ! pgrep -f chrome_crashpad >/dev/null; }
+# no_browser: no driver or browser process of this instance's syncs is left. Theirs carry
+# this cache_dir's browser folder in their argv (--user-data-dir) or environment (HOME);
+# other test runs on the machine have browsers of their own, not ours to count.
+no_browser() {
+	local p
+	for p in $(pgrep -x chromium) $(pgrep -x chromedriver) $(pgrep -f chrome_crashpad); do
+		grep -qaF "$CACHE/tmp.browser" "/proc/$p/cmdline" "/proc/$p/environ" 2>/dev/null && return 1
+	done
+	return 0
+}
 sql() { mariadb --no-defaults -S "$DB_SOCKET" -u root -N -B -r "$@"; }
 
 # 1. A real sync from the CLI.
