@@ -80,6 +80,7 @@ is "prefix: 401 keeps its JSON" "$(curl -s "$S/api/orders/fetch-data")" '{"statu
 is "prefix: POST /api/orders/refresh" "$(code -X POST -H "X-API-Key: $KEY" "$S/api/orders/refresh")" 202
 wait_idle
 is "prefix: /fetch-data at the root is the site's 404" "$(curl -s -H "X-API-Key: $KEY" "$S/fetch-data")" "404 from the site"
+is "prefix: a trailing %0a is not the endpoint" "$(code -H "X-API-Key: $KEY" "$S/api/orders/fetch-data%0a")" 404
 is "prefix: gzip through it" "$(curl -s --compressed -H "X-API-Key: $KEY" "$S/api/orders/fetch-data" | jq .count)" 50
 
 # start-responders: only the responders; the site's nginx serves them.
