@@ -2,17 +2,17 @@
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 WARN     = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror
-DEPS     = libcurl json-c zlib
+DEPS     = libcurl json-c zlib libisal
 PKGCFLAGS := $(shell pkg-config --cflags $(DEPS) 2>/dev/null)
-PKGLIBS   := $(shell pkg-config --libs $(DEPS) 2>/dev/null || echo -lcurl -ljson-c -lz)
+PKGLIBS   := $(shell pkg-config --libs $(DEPS) 2>/dev/null || echo -lcurl -ljson-c -lz -lisal)
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 COMMON_SRC = common/conf.c common/log.c common/cache.c common/priv.c
-CGI_SRC    = cgi/main.c cgi/req.c cgi/routes.c cgi/auth.c cgi/spawn.c cgi/sse.c
-SYNC_LIB   = sync/csv.c sync/snap.c sync/gz.c sync/pma.c sync/wd.c sync/proc.c sync/doctor.c
+CGI_SRC    = cgi/main.c cgi/req.c cgi/routes.c cgi/auth.c cgi/spawn.c cgi/sse.c cgi/limit.c
+SYNC_LIB   = sync/csv.c sync/snap.c sync/gz.c sync/pma.c sync/browser.c sync/wd.c sync/proc.c sync/doctor.c
 SYNC_SRC   = sync/main.c $(SYNC_LIB)
 UNIT_SRC   = $(wildcard tests/unit/test_*.c) tests/unit/main.c
-UNIT_UNDER = $(COMMON_SRC) sync/csv.c sync/gz.c sync/snap.c cgi/auth.c cgi/req.c
+UNIT_UNDER = $(COMMON_SRC) sync/csv.c sync/gz.c sync/snap.c sync/wd.c cgi/auth.c cgi/req.c cgi/limit.c
 # tests/unit/test_snap.c injects faults into these calls.
 UNIT_WRAP  = $(foreach f,open write pwrite fsync futimens rename symlink mkdtemp,-Wl,--wrap=$(f))
 HDRS       = $(wildcard common/*.h cgi/*.h sync/*.h tests/unit/*.h)
@@ -157,9 +157,9 @@ build/fuzz_csv: tests/fuzz/fuzz_csv.c sync/csv.c $(HDRS)
 	@mkdir -p build
 	clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_csv.c sync/csv.c $(PKGLIBS)
 
-build/fuzz_req: tests/fuzz/fuzz_req.c cgi/req.c cgi/auth.c $(COMMON_SRC) $(HDRS)
+build/fuzz_req: tests/fuzz/fuzz_req.c cgi/req.c cgi/auth.c cgi/limit.c $(COMMON_SRC) $(HDRS)
 	@mkdir -p build
-	clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_req.c cgi/req.c cgi/auth.c $(COMMON_SRC) -lfcgi -lpthread $(PKGLIBS)
+	clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_req.c cgi/req.c cgi/auth.c cgi/limit.c $(COMMON_SRC) -lfcgi -lpthread $(PKGLIBS)
 
 fuzz: build/fuzz_csv build/fuzz_req
 	@for f in csv req; do \

@@ -78,6 +78,7 @@ min_rows_ratio = 0
 limit_refresh_per_min = 1000000
 limit_refresh_burst = 100000
 limit_streams_per_client = 10000
+limit_conn_per_client = 60000
 CONF
 
 say "data: $ROWS orders"

@@ -2,11 +2,13 @@
  * pmacache-fcgi: the FastCGI responders. Started by spawn-fcgi with the listening socket on
  * fd 0. The first process is a supervisor: it forks `workers` responder processes, restarts
  * one that dies, and on SIGTERM stops them all (SIGTERM, a bounded wait, SIGKILL, reap).
+ * A responder exits within half a second of SIGTERM, and when its supervisor dies.
  * Each responder runs `threads` threads over FCGX_Accept_r, so a slow client or a long SSE
  * stream holds one thread, never the process.
  */
 #include "../common/conf.h"
 #include "../common/log.h"
+#include "limit.h"
 #include "req.h"
 #include "routes.h"
 #include "spawn.h"
@@ -18,9 +20,11 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -31,6 +35,7 @@
 
 static struct conf cf;
 static pthread_mutex_t accept_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int busy; /* requests being answered in this process */
 
 static void *serve(void *arg)
 {
@@ -59,36 +64,64 @@ static void *serve(void *arg)
 			log_err("FCGX_Accept_r: %d", rc);
 			break;
 		}
+		atomic_fetch_add(&busy, 1);
 		if (req_parse(&r, &fr, &cf, err, sizeof(err)) < 0)
 			req_error(&r, 400, NULL, err);
 		else
 			routes_dispatch(&r);
 		FCGX_Finish_r(&fr);
+		atomic_fetch_sub(&busy, 1);
 	}
 	return NULL;
 }
 
 /* One responder process: `threads` threads accepting on fd 0. Never returns. */
 static pthread_t *tids; /* lives as long as the process */
+static pid_t supervisor_pid;
+
+/*
+ * SIGTERM, SIGINT, SIGHUP: stay blocked in every thread and are taken here, so libfcgi's
+ * own handler (which only sets a flag that threads blocked in accept(2) never look at) never
+ * runs. The requests in hand get up to half a second to finish; streams are cut.
+ */
+static void *stopper(void *arg)
+{
+	const sigset_t *set = arg;
+	struct timespec ts = {0, 10 * 1000000L};
+	int sig, i;
+
+	while (sigwait(set, &sig) != 0)
+		;
+	for (i = 0; i < 50 && atomic_load(&busy) > 0; i++)
+		nanosleep(&ts, NULL);
+	_exit(0);
+	return NULL;
+}
 
 static void worker(void)
 {
+	static sigset_t stop;
 	pthread_attr_t at;
+	pthread_t st;
 	struct sigaction sa;
 	int i;
 
+	/* An orphan stops: the supervisor's death (even by SIGKILL) sends us SIGTERM. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != supervisor_pid)
+		_exit(0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL); /* a vanished client costs one request */
 	sigaction(SIGCHLD, &sa, NULL); /* syncs we start are reaped by the kernel */
-	sa.sa_handler = SIG_DFL;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	{
-		sigset_t none;
-		sigemptyset(&none);
-		pthread_sigmask(SIG_SETMASK, &none, NULL);
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_SETMASK, &stop, NULL); /* inherited by every thread below */
+	if (pthread_create(&st, NULL, stopper, &stop) != 0) {
+		log_err("could not start the signal thread");
+		_exit(1);
 	}
 	/* Many threads, little memory each: two malloc arenas are plenty and keep RSS flat. */
 	mallopt(M_ARENA_MAX, 2);
@@ -96,7 +129,7 @@ static void worker(void)
 		log_err("FCGX_Init failed");
 		_exit(1);
 	}
-	sse_init(cf.threads);
+	req_long_init(cf.threads);
 	if ((tids = calloc((size_t)cf.threads, sizeof(*tids))) == NULL)
 		_exit(1);
 	pthread_attr_init(&at);
@@ -110,7 +143,10 @@ static void worker(void)
 
 static pid_t start_worker(void)
 {
-	pid_t pid = fork();
+	pid_t pid;
+
+	supervisor_pid = getpid();
+	pid = fork();
 
 	if (pid == 0)
 		worker();
@@ -143,6 +179,8 @@ static void stop_workers(pid_t *pids, int n)
 	}
 	for (i = 0; i < n; i++)
 		if (pids[i] > 0) {
+			log_err("responder %ld did not stop within 5 s of SIGTERM: SIGKILL",
+			        (long)pids[i]);
 			kill(pids[i], SIGKILL);
 			waitpid(pids[i], NULL, 0);
 		}
@@ -256,5 +294,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	spawn_init(&cf);
+	if (limit_init(cf.limit_bad_keys_per_min, cf.limit_bad_keys_burst) < 0) {
+		log_err("no memory for the bad-key limit");
+		return 1;
+	}
 	return supervise();
 }

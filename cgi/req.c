@@ -2,12 +2,35 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define COPY_BUF (64 * 1024)
+
+static atomic_int long_active;
+static int long_max = 1;
+
+void req_long_init(int threads)
+{
+	long_max = threads / 2 > 1 ? threads / 2 : 1;
+}
+
+int req_long_begin(void)
+{
+	if (atomic_fetch_add(&long_active, 1) >= long_max) {
+		atomic_fetch_sub(&long_active, 1);
+		return 0;
+	}
+	return 1;
+}
+
+void req_long_end(void)
+{
+	atomic_fetch_sub(&long_active, 1);
+}
 
 static const char *const qnames[Q__MAX] = {"refresh", "stream", "payload", "last_event_id"};
 
@@ -129,6 +152,8 @@ const char *req_reason(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 429:
+		return "Too Many Requests";
 	case 500:
 		return "Internal Server Error";
 	case 503:

@@ -51,6 +51,15 @@ int req_copy_body(struct req *r, int fd, off_t off, long long len);
 
 /* Whether an If-None-Match header value names etag (quoted): "*", a list, weak validators. */
 int req_etag_match(const char *inm, const char *etag);
+/*
+ * Long work (an SSE stream, a streamed ?refresh=true body) may hold at most half of a
+ * process's threads, so that /health, /status and plain /fetch-data always find one, even
+ * with every connection nginx keeps alive parked on a thread of this process (2 × 16).
+ * req_long_begin returns 1 (counted: call req_long_end), or 0 when the budget is spent.
+ */
+void req_long_init(int threads);
+int req_long_begin(void);
+void req_long_end(void);
 
 /* "200 OK" and friends. */
 const char *req_reason(int status);

@@ -3,10 +3,12 @@
 #include "../common/cache.h"
 #include "../common/log.h"
 #include "auth.h"
+#include "limit.h"
 #include "spawn.h"
 #include "sse.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -34,29 +36,40 @@ static struct {
 	ino_t ino;
 	off_t size;
 	struct timespec mtime;
-	char text[2048];   /* as recorded */
-	char killed[2048]; /* as reported once the sync is gone without finishing */
+	char *text;   /* as recorded */
+	char *killed; /* as reported once the sync is gone without finishing */
 } ls;
+
+/* Compact JSON text of o, in a new string. */
+static char *json_dup(struct json_object *o)
+{
+	return strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                                    JSON_C_TO_STRING_NOSLASHESCAPE));
+}
 
 static void last_sync_parse(const struct conf *cf)
 {
 	static const char *const keys[] = {"started_at", "finished_at", "result",
 	                                   "error",      "rows",        "duration_s"};
 	struct json_object *o = json_object_new_object(), *st = NULL, *v;
-	char text[8192];
+	char *text;
 	int unfinished = 0;
 	size_t i;
 
-	if (cache_read_file(cf->cache_dir, CACHE_STATUS, text, sizeof(text)) > 0)
+	/* The sync keeps the file small (its error is cut); the limit guards the responder. */
+	if ((text = cache_read_alloc(cf->cache_dir, CACHE_STATUS, CACHE_STATUS_MAX, NULL)) != NULL)
 		st = json_tokener_parse(text);
+	else if (errno != ENOENT)
+		log_err("%s/%s: %s", cf->cache_dir, CACHE_STATUS, strerror(errno));
+	free(text);
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		v = NULL;
 		if (st && json_object_object_get_ex(st, keys[i], &v))
 			v = json_object_get(v);
 		json_object_object_add(o, keys[i], v);
 	}
-	snprintf(ls.text, sizeof(ls.text), "%s",
-	         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	free(ls.text);
+	ls.text = json_dup(o);
 	unfinished = st && json_object_object_get_ex(st, "result", &v) && v == NULL &&
 	             json_object_object_get_ex(st, "started_at", &v) && v != NULL;
 	if (unfinished) {
@@ -65,42 +78,46 @@ static void last_sync_parse(const struct conf *cf)
 		    o, "error",
 		    json_object_new_string("the sync stopped without finishing (killed?)"));
 	}
-	snprintf(ls.killed, sizeof(ls.killed), "%s",
-	         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	free(ls.killed);
+	ls.killed = json_dup(o);
 	json_object_put(o);
 	json_object_put(st);
 }
 
-static void last_sync(const struct conf *cf, int running, char *out, size_t len)
+/* last_sync as JSON text, in a new string (NULL if out of memory). */
+static char *last_sync(const struct conf *cf, int running)
 {
 	char path[CONF_PATH + 32];
 	struct stat st;
+	char *out;
 
 	snprintf(path, sizeof(path), "%s/%s", cf->cache_dir, CACHE_STATUS);
 	if (stat(path, &st) < 0)
 		memset(&st, 0, sizeof(st));
 	pthread_mutex_lock(&ls_mu);
-	if (ls.text[0] == '\0' || st.st_ino != ls.ino || st.st_size != ls.size ||
+	if (ls.text == NULL || ls.killed == NULL || st.st_ino != ls.ino || st.st_size != ls.size ||
 	    st.st_mtim.tv_sec != ls.mtime.tv_sec || st.st_mtim.tv_nsec != ls.mtime.tv_nsec) {
 		last_sync_parse(cf);
 		ls.ino = st.st_ino;
 		ls.size = st.st_size;
 		ls.mtime = st.st_mtim;
 	}
-	snprintf(out, len, "%s", running ? ls.text : ls.killed);
+	out = (running ? ls.text : ls.killed) ? strdup(running ? ls.text : ls.killed) : NULL;
 	pthread_mutex_unlock(&ls_mu);
+	return out;
 }
 
 static void status(struct req *r)
 {
 	struct cache_snap s;
-	char err[512], body[4096], ls_text[2048], snap[512];
+	char err[512], *body, *ls_text, snap[512];
+	size_t blen;
 	int rc, running = cache_sync_running(r->cf->cache_dir);
 
 	rc = cache_current(r->cf->cache_dir, &s, 0, err, sizeof(err));
 	if (rc < 0)
 		log_err("status: %s", err);
-	last_sync(r->cf, running, ls_text, sizeof(ls_text));
+	ls_text = last_sync(r->cf, running);
 	if (rc == 0)
 		snprintf(snap, sizeof(snap),
 		         "\"cache_exists\":true,\"count\":%lld,\"size_bytes\":%lld,"
@@ -111,10 +128,18 @@ static void status(struct req *r)
 		    snap, sizeof(snap),
 		    "\"cache_exists\":false,\"count\":0,\"size_bytes\":0,\"last_updated\":null,"
 		    "\"age_seconds\":null,\"etag\":null");
-	snprintf(body, sizeof(body),
-	         "{\"status\":\"ok\",%s,\"update_in_progress\":%s,\"last_sync\":%s}", snap,
-	         running ? "true" : "false", ls_text);
+	/* last_sync has no fixed size (an error of up to 1 KiB, escaped): neither has the body. */
+	blen = strlen(snap) + (ls_text ? strlen(ls_text) : 4) + 96;
+	if ((body = malloc(blen)) == NULL) {
+		free(ls_text);
+		req_error(r, 500, NULL, "Out of memory");
+		return;
+	}
+	snprintf(body, blen, "{\"status\":\"ok\",%s,\"update_in_progress\":%s,\"last_sync\":%s}",
+	         snap, running ? "true" : "false", ls_text ? ls_text : "null");
 	req_json(r, 200, NULL, body);
+	free(body);
+	free(ls_text);
 }
 
 /* Start a background sync. Returns the _info text, or NULL if it could not start. */
@@ -133,6 +158,32 @@ static const char *trigger(struct req *r)
 	}
 }
 
+/*
+ * Whether the snapshot's data file is a regular file reached without a symlink, before
+ * nginx is told to send it. nginx's `disable_symlinks` in the internal location holds the
+ * same line should the file be swapped between this check and nginx's open.
+ */
+static int snapshot_sendable(const char *cache_dir, const char *id, char *err, size_t errlen)
+{
+	char rel[128];
+	struct stat st;
+	int fd, ok;
+
+	snprintf(rel, sizeof(rel), "snapshots/%s/%s", id, CACHE_DATA);
+	if ((fd = cache_open_beneath(cache_dir, rel, O_RDONLY)) < 0) {
+		errf(err, errlen, "%s/%s: %s", cache_dir, rel,
+		     errno == ELOOP || errno == EXDEV || errno == ENOTDIR
+		         ? "a symbolic link or a path out of cache_dir: refused"
+		         : strerror(errno));
+		return 0;
+	}
+	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	if (!ok)
+		errf(err, errlen, "%s/%s: not a regular file: refused", cache_dir, rel);
+	close(fd);
+	return ok;
+}
+
 static void fetch_data(struct req *r)
 {
 	struct cache_snap s;
@@ -145,7 +196,8 @@ static void fetch_data(struct req *r)
 		sse_serve(r);
 		return;
 	}
-	if (req_flag(r, Q_REFRESH) && (info = trigger(r)) == NULL) {
+	/* HEAD has no side effects: it never starts a sync, and gets the plain answer's head. */
+	if (req_flag(r, Q_REFRESH) && !r->head && (info = trigger(r)) == NULL) {
 		req_error(r, 500, NULL, "Could not start the refresh");
 		return;
 	}
@@ -158,6 +210,11 @@ static void fetch_data(struct req *r)
 		return;
 	}
 	if (rc < 0) {
+		log_err("fetch-data: %s", err);
+		req_error(r, 500, NULL, "Error reading cache");
+		return;
+	}
+	if (info == NULL && !snapshot_sendable(r->cf->cache_dir, s.id, err, sizeof(err))) {
 		log_err("fetch-data: %s", err);
 		req_error(r, 500, NULL, "Error reading cache");
 		return;
@@ -176,6 +233,14 @@ static void fetch_data(struct req *r)
 		close(s.fd);
 		return;
 	}
+	/* The body is long work. nginx buffers it (to disk if need be), so this thread is
+	 * back within disk speed; still, no more of them than the budget allows. The refresh
+	 * itself has started either way. */
+	if (!req_long_begin()) {
+		close(s.fd);
+		req_error(r, 503, "Retry-After: 1\r\n", "Too busy: retry");
+		return;
+	}
 	snprintf(pre, sizeof(pre), "{\"_info\":\"%s\",", info);
 	req_header(r,
 	           "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-cache\r\n"
@@ -184,6 +249,7 @@ static void fetch_data(struct req *r)
 	if (!r->head && req_write(r, pre, strlen(pre)) == 0)
 		req_copy_body(r, s.fd, 1, s.size - 1);
 	close(s.fd);
+	req_long_end();
 }
 
 static void refresh(struct req *r)
@@ -229,9 +295,23 @@ void routes_dispatch(struct req *r)
 		          "Method not allowed");
 		return;
 	}
-	if (rt->auth && !auth_check(r->cf->api_keys_file, req_param(r, "HTTP_X_API_KEY"))) {
-		req_error(r, 401, NULL, "Unauthorized");
-		return;
+	if (rt->auth) {
+		/* The limit first: an address that used up its bad keys learns nothing from any
+		 * key, the right one included, until it may try again. A right key is never
+		 * counted. */
+		const char *addr = req_param(r, "REMOTE_ADDR");
+		int wait = limit_blocked(addr);
+		if (wait > 0) {
+			char extra[64];
+			snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", wait);
+			req_error(r, 429, extra, "Too many requests from this client: retry later");
+			return;
+		}
+		if (!auth_check(r->cf->api_keys_file, req_param(r, "HTTP_X_API_KEY"))) {
+			limit_bad(addr);
+			req_error(r, 401, NULL, "Unauthorized");
+			return;
+		}
 	}
 	rt->handler(r);
 }

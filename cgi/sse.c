@@ -21,9 +21,6 @@
 #define SSE_POLL_MS 200     /* without inotify */
 #define SSE_RECHECK_MS 1000 /* with inotify: a killed sync writes nothing, so look anyway */
 
-static atomic_int sse_active;
-static int sse_local_max = 1;
-
 /*
  * One inotify watch on cache_dir per process, shared by all its streams: a watcher thread
  * bumps a generation counter and wakes the streams whenever a file there is replaced by
@@ -110,12 +107,6 @@ static void watch_wait(unsigned long *seen, int ms, int recheck_ms)
 			break;
 	*seen = watch_gen;
 	pthread_mutex_unlock(&watch_mu);
-}
-
-void sse_init(int threads)
-{
-	/* Two threads stay free for /health, /status and /fetch-data. */
-	sse_local_max = threads > 2 ? threads - 2 : 1;
 }
 
 /*
@@ -257,14 +248,14 @@ static int send_progress(struct stream *s, char *last, size_t lastlen)
 /* After the sync ended: "updated" or "failed" from status.json. */
 static int send_outcome(struct stream *s)
 {
-	struct json_object *st, *v, *o;
-	char text[8192];
+	struct json_object *st = NULL, *v, *o;
+	char *text;
 	const char *error = "the sync stopped without finishing (killed?)";
 	int ok = 0, rc;
 
-	st = cache_read_file(s->r->cf->cache_dir, CACHE_STATUS, text, sizeof(text)) > 0
-	         ? json_tokener_parse(text)
-	         : NULL;
+	if ((text = cache_read_alloc(s->r->cf->cache_dir, CACHE_STATUS, CACHE_STATUS_MAX, NULL)))
+		st = json_tokener_parse(text);
+	free(text);
 	if (st && json_object_object_get_ex(st, "result", &v) && v &&
 	    strcmp(json_object_get_string(v), "success") == 0)
 		ok = 1;
@@ -298,13 +289,15 @@ void sse_serve(struct req *r)
 	struct stream s;
 	const char *resume;
 	char hdr[256], err[512], last[1024] = "";
-	int slot = -1, watch = 0, local;
+	int slot = -1, watch = 0, counted;
 	unsigned long seen = 0;
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&s;
 	double start, beat;
 
-	local = atomic_fetch_add(&sse_active, 1) + 1;
-	if (local > sse_local_max || (slot = take_slot(cf)) < 0) {
+	/* A stream holds a thread: only within this process's budget for long work (threads
+	 * stay free for short requests), and within sse_max_streams across processes. */
+	counted = req_long_begin();
+	if (!counted || (slot = take_slot(cf)) < 0) {
 		req_error(r, 503, "Retry-After: 5\r\n", "Too many open streams");
 		goto out;
 	}
@@ -313,7 +306,7 @@ void sse_serve(struct req *r)
 	if (!cache_sync_running(cf->cache_dir) &&
 	    cache_read_file(cf->cache_dir, CACHE_PROGRESS, last, sizeof(last)) < 0)
 		last[0] = '\0';
-	if (req_flag(r, Q_REFRESH)) {
+	if (req_flag(r, Q_REFRESH) && !r->head) {
 		switch (spawn_sync(cf, err, sizeof(err))) {
 		case SPAWN_STARTED:
 		case SPAWN_RUNNING:
@@ -377,5 +370,6 @@ void sse_serve(struct req *r)
 out:
 	if (slot >= 0)
 		close(slot);
-	atomic_fetch_sub(&sse_active, 1);
+	if (counted)
+		req_long_end();
 }

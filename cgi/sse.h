@@ -10,7 +10,4 @@
 /* Serve one stream; returns when it is done or the client has gone. */
 void sse_serve(struct req *r);
 
-/* Per-process cap on streams, so that some threads always stay free for other requests. */
-void sse_init(int threads);
-
 #endif

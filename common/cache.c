@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <linux/openat2.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 void cache_iso8601(time_t t, char *buf, size_t len)
@@ -68,14 +71,82 @@ int cache_write_all(int fd, const void *buf, size_t len, off_t off)
 	return 0;
 }
 
+/* The walk openat2 does, for kernels without it (before 5.6) or a seccomp filter that hides
+ * it: one component at a time, none of them a symlink, "." and ".." refused. */
+static int open_walk(int dirfd, const char *rel, int flags)
+{
+	char comp[256];
+	const char *p = rel;
+	int fd = dirfd, next;
+
+	for (;;) {
+		size_t n = strcspn(p, "/");
+		int last = p[n] == '\0';
+		if (n == 0 || n >= sizeof(comp) || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.')) {
+			errno = EXDEV;
+			next = -1;
+		} else {
+			memcpy(comp, p, n);
+			comp[n] = '\0';
+			next = openat(fd, comp,
+			              last ? flags | O_NOFOLLOW
+			                   : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (fd != dirfd) {
+			int e = errno;
+			close(fd);
+			errno = e;
+		}
+		if (next < 0 || last)
+			return next;
+		fd = next;
+		p += n + 1;
+	}
+}
+
+int cache_open_beneath(const char *cache_dir, const char *rel, int flags)
+{
+	struct open_how how;
+	int dirfd, fd, e;
+
+	if ((dirfd = open(cache_dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	flags |= O_CLOEXEC | O_NONBLOCK; /* O_NONBLOCK: a FIFO planted here cannot hang us */
+	memset(&how, 0, sizeof(how));
+	how.flags = (unsigned long long)flags;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+		fd = open_walk(dirfd, rel, flags);
+	e = errno;
+	close(dirfd);
+	errno = e;
+	return fd;
+}
+
+/* cache_open_beneath, and the file must be a regular one. */
+static int open_regular(const char *cache_dir, const char *rel, struct stat *st)
+{
+	int fd = cache_open_beneath(cache_dir, rel, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
 ssize_t cache_read_file(const char *cache_dir, const char *name, char *buf, size_t len)
 {
-	char path[4096];
+	struct stat st;
 	ssize_t n, total = 0;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", cache_dir, name);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((fd = open_regular(cache_dir, name, &st)) < 0)
 		return -1;
 	while ((size_t)total < len - 1) {
 		n = read(fd, buf + total, len - 1 - (size_t)total);
@@ -96,6 +167,74 @@ ssize_t cache_read_file(const char *cache_dir, const char *name, char *buf, size
 	return total;
 }
 
+/* All of fd (a regular file of about size bytes) into a buffer that grows, up to max bytes.
+ * Closes fd. */
+static char *read_all(int fd, off_t size, size_t max, size_t *len)
+{
+	char *buf = NULL, *nb;
+	size_t cap, total = 0;
+	ssize_t n;
+	int e;
+
+	/* The size is a hint (the file may be replaced, never changed): the buffer grows. */
+	cap = ((size_t)size < max ? (size_t)size : max) + 1;
+	if ((buf = malloc(cap)) == NULL)
+		goto fail;
+	for (;;) {
+		if (total == cap - 1) { /* full: grow, or make sure nothing is left */
+			if (cap - 1 >= max) {
+				char c;
+				while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
+					;
+				if (n < 0)
+					goto fail;
+				if (n > 0) {
+					errno = EFBIG;
+					goto fail;
+				}
+				break;
+			}
+			cap = cap - 1 >= max / 2 ? max + 1 : cap * 2 + 64;
+			if (cap > max + 1)
+				cap = max + 1;
+			if ((nb = realloc(buf, cap)) == NULL)
+				goto fail;
+			buf = nb;
+		}
+		n = read(fd, buf + total, cap - 1 - total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		if (n == 0)
+			break;
+		total += (size_t)n;
+	}
+	buf[total] = '\0';
+	close(fd);
+	if (len)
+		*len = total;
+	return buf;
+fail:
+	e = errno;
+	free(buf);
+	close(fd);
+	errno = e;
+	return NULL;
+}
+
+char *cache_read_alloc(const char *cache_dir, const char *name, size_t max, size_t *len)
+{
+	struct stat st;
+	int fd;
+
+	/* Beneath cache_dir without a symlink, and O_NONBLOCK: a FIFO planted here cannot hang
+	 * the reader; only a regular file is read. */
+	if ((fd = open_regular(cache_dir, name, &st)) < 0)
+		return NULL;
+	return read_all(fd, st.st_size, max, len);
+}
+
 static int parse_meta(const char *text, struct cache_snap *s)
 {
 	struct json_object *o, *v;
@@ -112,10 +251,6 @@ static int parse_meta(const char *text, struct cache_snap *s)
 	s->gz_size = -1;
 	if (json_object_object_get_ex(o, "gzip_bytes", &v))
 		s->gz_size = json_object_get_int64(v);
-	s->columns[0] = '\0';
-	if (json_object_object_get_ex(o, "columns", &v))
-		snprintf(s->columns, sizeof(s->columns), "%s",
-		         json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 	rc = 0;
 out:
 	json_object_put(o);
@@ -136,13 +271,28 @@ int cache_current_id(const char *cache_dir, char *id, size_t idlen, char *err, s
 	}
 	link[n] = '\0';
 	/* link is "snapshots/<id>" */
+	/* Only a plain name inside snapshots/: no "..", no other folder, nothing nginx's URI
+	 * handling would read differently. */
 	if (strncmp(link, "snapshots/", 10) != 0 || strlen(link + 10) >= idlen ||
-	    strchr(link + 10, '/') != NULL) {
+	    link[10] == '\0' || link[10] == '.' ||
+	    strspn(link + 10,
+	           "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-") !=
+	        strlen(link + 10)) {
 		errf(err, errlen, "%s: unexpected target '%s'", path, link);
 		return -1;
 	}
 	memcpy(id, link + 10, strlen(link + 10) + 1);
 	return 0;
+}
+
+/* Why open_regular failed, in words an admin acts on. */
+static const char *open_error(void)
+{
+	if (errno == ELOOP || errno == EXDEV || errno == ENOTDIR)
+		return "a symbolic link or a path out of cache_dir: refused";
+	if (errno == EINVAL)
+		return "not a regular file: refused";
+	return strerror(errno);
 }
 
 /* Snapshots never change once published: what was read of one is kept, by id. */
@@ -153,7 +303,7 @@ static char memo_dir[4096];
 int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char *err,
                   size_t errlen)
 {
-	char path[4096], link[256], meta[16384];
+	char path[4096], link[256], rel[320], *meta = NULL;
 	struct stat st;
 	int lk, hit, fd = -1, rc = -1;
 
@@ -168,7 +318,8 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 	rc = -1;
 	snprintf(link, sizeof(link), "snapshots/%s", s->id);
 	snprintf(s->etag, sizeof(s->etag), "\"%s\"", s->id);
-	snprintf(path, sizeof(path), "%s/%s/%s", cache_dir, link, CACHE_DATA);
+	snprintf(rel, sizeof(rel), "%s/%s", link, CACHE_DATA);
+	snprintf(path, sizeof(path), "%s/%s", cache_dir, rel);
 	pthread_mutex_lock(&memo_mu);
 	hit = strcmp(memo.id, s->id) == 0 && strcmp(memo_dir, cache_dir) == 0;
 	if (hit)
@@ -176,22 +327,22 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 	pthread_mutex_unlock(&memo_mu);
 	if (hit) {
 		s->fd = -1;
-		if (want_fd && (s->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-			errf(err, errlen, "%s: %s", path, strerror(errno));
+		if (want_fd && (s->fd = open_regular(cache_dir, rel, &st)) < 0) {
+			errf(err, errlen, "%s: %s", path, open_error());
 			goto out;
 		}
 		rc = 0;
 		goto out;
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
-		errf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((fd = open_regular(cache_dir, rel, &st)) < 0) {
+		errf(err, errlen, "%s: %s", path, open_error());
 		goto out;
 	}
 	s->size = st.st_size;
 	s->mtime = st.st_mtime;
 	snprintf(path, sizeof(path), "%s/%s", link, CACHE_META);
-	if (cache_read_file(cache_dir, path, meta, sizeof(meta)) < 0) {
-		errf(err, errlen, "%s/%s: %s", cache_dir, path, strerror(errno));
+	if ((meta = cache_read_alloc(cache_dir, path, CACHE_META_MAX, NULL)) == NULL) {
+		errf(err, errlen, "%s/%s: %s", cache_dir, path, open_error());
 		goto out;
 	}
 	if (parse_meta(meta, s) < 0) {
@@ -209,6 +360,7 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 	}
 	rc = 0;
 out:
+	free(meta);
 	if (fd >= 0)
 		close(fd);
 	close(lk);
@@ -460,4 +612,82 @@ undo:
 out:
 	close(lk);
 	return rc;
+}
+
+static long long free_bytes(const char *dir)
+{
+	struct statvfs v;
+
+	if (statvfs(dir, &v) < 0)
+		return -1;
+	return (long long)v.f_bavail * (long long)v.f_frsize;
+}
+
+/* Disk space of a snapshot folder's files. */
+static long long tree_bytes(const char *path)
+{
+	char sub[4400];
+	struct dirent *e;
+	struct stat st;
+	long long n = 0;
+	DIR *d;
+
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+		if (e->d_name[0] != '.' && lstat(sub, &st) == 0)
+			n += (long long)st.st_blocks * 512;
+	}
+	closedir(d);
+	return n;
+}
+
+int cache_make_room(const char *cache_dir, const char *keep_id, long long need)
+{
+	char path[4096], cur[64] = "", *names[256], why[256];
+	long long avail = free_bytes(cache_dir), freed;
+	struct dirent *e;
+	size_t n = 0, i;
+	int lk, removed = 0;
+	DIR *d;
+
+	if (avail < 0 || avail >= need)
+		return 0;
+	if ((lk = lock_file(cache_dir, "cache.lock", LOCK_EX)) < 0)
+		return 0;
+	/* Under the lock: whatever current names now is kept, whatever the caller thought. */
+	cache_current_id(cache_dir, cur, sizeof(cur), why, sizeof(why));
+	snprintf(path, sizeof(path), "%s/snapshots", cache_dir);
+	if ((d = opendir(path)) != NULL) {
+		while ((e = readdir(d)) != NULL && n < 256) {
+			if (e->d_name[0] == '.')
+				continue;
+			if ((names[n] = strdup(e->d_name)) != NULL)
+				n++;
+		}
+		closedir(d);
+	}
+	qsort(names, n, sizeof(names[0]), cmp_names); /* oldest first */
+	for (i = 0; i < n; i++) {
+		if (avail < need && strcmp(names[i], cur) != 0 &&
+		    (keep_id == NULL || strcmp(names[i], keep_id) != 0)) {
+			snprintf(path, sizeof(path), "%s/snapshots/%s", cache_dir, names[i]);
+			freed = tree_bytes(path);
+			remove_tree(path);
+			removed++;
+			avail = free_bytes(cache_dir);
+			log_warn("low on disk space: removed the old snapshot %s (%.1f MB) before "
+			         "building; %.1f MB free now, about %.1f MB needed",
+			         names[i], (double)freed / 1e6, (double)avail / 1e6,
+			         (double)need / 1e6);
+		}
+		free(names[i]);
+	}
+	close(lk);
+	if (avail >= 0 && avail < need)
+		log_warn("low on disk space: %.1f MB free in %s, about %.1f MB needed, and no old "
+		         "snapshot left to remove",
+		         (double)avail / 1e6, cache_dir, (double)need / 1e6);
+	return removed;
 }

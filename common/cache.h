@@ -7,15 +7,21 @@
  *   snapshots/<id>/       one published snapshot, never changed after publication:
  *       data_cache.json     the complete /fetch-data body, ready to send
  *       data_cache.json.gz  the same, gzip-compressed
- *       meta.json           {"etag","count","size_bytes","last_updated","columns"}
+ *       meta.json           {"etag","count","size_bytes","gzip_bytes","last_updated"}: small
+ *                           (snapshots of earlier versions also hold "columns"; read up to
+ *                           CACHE_META_MAX)
+ *       columns.json        the JSON array of column names (any length; only the sync reads it)
  *   current -> snapshots/<id>          swapped atomically by rename(2)
  *   data_cache.json -> current/data_cache.json
  *   status.json, progress.json         small files, each replaced atomically
  *   tmp.*                 a sync's work in progress; stale ones are removed by the next sync
  *
  * <id> is "<mtime hex>-<size hex>" of data_cache.json, which is also the ETag nginx computes
- * for it, so the responder and nginx agree on validators. A snapshot's files travel together:
- * anything placed beside them (an index) is swapped in with them.
+ * for it, so the responder and nginx agree on validators. The mtime is the clock's time of
+ * publication, never ahead of it; no two snapshots share an mtime second (the sync waits for
+ * the next second instead), so Last-Modified and the ETag both change with every snapshot.
+ * A snapshot's files travel together: anything placed beside them (an index) is swapped in
+ * with them.
  */
 #ifndef PMACACHE_CACHE_H
 #define PMACACHE_CACHE_H
@@ -27,9 +33,12 @@
 #define CACHE_DATA "data_cache.json"
 #define CACHE_DATA_GZ "data_cache.json.gz"
 #define CACHE_META "meta.json"
+#define CACHE_COLUMNS "columns.json"
 #define CACHE_STATUS "status.json"
 #define CACHE_PROGRESS "progress.json"
-#define CACHE_KEEP 3 /* snapshots kept, the current one included */
+#define CACHE_KEEP 3                      /* snapshots kept, the current one included */
+#define CACHE_META_MAX (64 * 1024 * 1024) /* meta.json, as earlier versions wrote it */
+#define CACHE_STATUS_MAX (64 * 1024)      /* status.json, progress.json */
 
 struct cache_snap {
 	char id[64];
@@ -39,8 +48,7 @@ struct cache_snap {
 	long long gz_size; /* -1 if there is no gzip copy */
 	time_t mtime;
 	char last_updated[32];
-	char columns[8192]; /* the JSON array of column names, as stored */
-	int fd;             /* data_cache.json opened for reading, or -1 */
+	int fd; /* data_cache.json opened for reading, or -1 */
 };
 
 /*
@@ -81,8 +89,31 @@ int cache_write_file(const char *cache_dir, const char *name, const char *buf, s
  * short writes and EINTR. Returns 0, or -1 (errno set). */
 int cache_write_all(int fd, const void *buf, size_t len, off_t off);
 
-/* Read a small file into buf (NUL-terminated). Returns bytes read, or -1 (errno set). */
+/*
+ * Open cache_dir/rel (rel relative, e.g. "snapshots/<id>/data_cache.json") without following
+ * any symlink and without leaving cache_dir: openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS),
+ * or a walk with O_NOFOLLOW where the kernel lacks openat2. O_CLOEXEC | O_NONBLOCK are added.
+ * Returns the fd, or -1 (errno ELOOP or EXDEV for a symlink or a way out).
+ */
+int cache_open_beneath(const char *cache_dir, const char *rel, int flags);
+
+/* Read a small regular file cache_dir/name (opened by cache_open_beneath) into buf,
+ * NUL-terminated. Returns bytes read, or -1 (errno set). */
 ssize_t cache_read_file(const char *cache_dir, const char *name, char *buf, size_t len);
+
+/*
+ * Read all of cache_dir/name (a regular file, not through a symlink) into a buffer that grows
+ * as needed, NUL-terminated; the caller frees it. Returns NULL with errno set, EFBIG if the
+ * file is longer than max bytes. *len (if not NULL) gets the length.
+ */
+char *cache_read_alloc(const char *cache_dir, const char *name, size_t max, size_t *len);
+
+/*
+ * Low disk: if the file system of cache_dir has fewer than need bytes free, remove snapshots
+ * other than keep_id (the current one), oldest first, until it has, under the exclusive cache
+ * lock. Each removal is logged. Returns the number removed.
+ */
+int cache_make_room(const char *cache_dir, const char *keep_id, long long need);
 
 /* Remove tmp.* leftovers of a killed sync. Call with the sync lock held. */
 void cache_remove_stale(const char *cache_dir);

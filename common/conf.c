@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum conf_type { CT_STR, CT_PATH, CT_INT, CT_RATIO, CT_LISTEN, CT_ORIGINS };
+enum conf_type { CT_STR, CT_PATH, CT_INT, CT_SIZE, CT_RATIO, CT_LISTEN, CT_ORIGINS };
 
 struct conf_key {
 	const char *name;
@@ -46,8 +46,10 @@ static const struct conf_key conf_keys[] = {
     {"limit_refresh_burst", CT_INT, I(limit_refresh_burst), 0, 1000000, "5", 0},
     {"limit_streams_per_client", CT_INT, I(limit_streams_per_client), 1, 100000, "10", 0},
     {"cors_origins", CT_ORIGINS, S(cors_origins), 0, 0, "", 0},
+    {"limit_conn_per_client", CT_INT, I(limit_conn_per_client), 1, 65535, "32", 0},
     {"sync_timeout", CT_INT, I(sync_timeout), 5, 86400, "300", 0},
     {"min_rows_ratio", CT_RATIO, I(min_rows_ratio), 0, 1, "0.5", 0},
+    {"max_field_bytes", CT_SIZE, I(max_field_bytes), 1024, 1024L * 1024 * 1024, "16M", 0},
     {"pma_url", CT_STR, S(pma_url), 0, 0, "", 0},
     {"pma_user", CT_STR, S(pma_user), 0, 0, "", 0},
     {"pma_password_file", CT_PATH, S(pma_password_file), 0, 0, NULL, 0},
@@ -243,6 +245,23 @@ static int set_value(struct conf *c, const struct conf_key *k, const char *dir, 
 		field[n] = '\0';
 		return 0;
 	}
+	case CT_SIZE: /* bytes, or with K, M or G (1024, 1024^2, 1024^3) */
+		errno = 0;
+		l = strtol(v, &end, 10);
+		if (!errno && end != v && *end && end[1] == '\0' && strchr("kKmMgG", *end)) {
+			int shift = (*end | 0x20) == 'k' ? 10 : (*end | 0x20) == 'm' ? 20 : 30;
+			l = l >= 0 && l <= (LONG_MAX >> shift) ? l << shift : LONG_MAX;
+			end++;
+		}
+		if (errno || *end || end == v || l < k->min || l > k->max) {
+			snprintf(
+			    why, whylen,
+			    "expected a size from %ld to %ld bytes (K, M and G allowed), got '%s'",
+			    k->min, k->max, v);
+			return -1;
+		}
+		*(int *)(void *)field = (int)l;
+		return 0;
 	case CT_RATIO:
 		errno = 0;
 		d = strtod(v, &end);
@@ -389,7 +408,7 @@ int conf_get(const struct conf *c, const char *key, char *buf, size_t len)
 		const char *field = (const char *)c + k->off;
 		if (strcmp(k->name, key) != 0)
 			continue;
-		if (k->type == CT_INT)
+		if (k->type == CT_INT || k->type == CT_SIZE)
 			snprintf(buf, len, "%d", *(const int *)(const void *)field);
 		else if (k->type == CT_RATIO)
 			snprintf(buf, len, "%g", *(const double *)(const void *)field);

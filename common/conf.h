@@ -35,8 +35,10 @@ struct conf {
 	int limit_refresh_burst;
 	int limit_streams_per_client; /* open ?stream=true connections */
 	char cors_origins[2048];      /* origins allowed by CORS, space separated ("" none) */
+	int limit_conn_per_client;    /* requests in progress, of any kind */
 	int sync_timeout;
 	double min_rows_ratio;
+	int max_field_bytes; /* the longest CSV field and header row the sync accepts */
 	char pma_url[1024];
 	char pma_user[256];
 	char pma_password_file[CONF_PATH];

@@ -29,7 +29,9 @@ stop_pid() {
 	if kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true
 		for i in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
+		if kill -KILL "$pid" 2>/dev/null; then
+			echo "pmacache: pid $pid ($f) did not stop within 15 s of SIGTERM: sent SIGKILL" >&2
+		fi
 	fi
 	rm -f "$f"
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,12 @@
 #define CSV_READ_SIZE (256 * 1024)
 #define CSV_FLUSH_AT (1024 * 1024)
 #define CSV_PROGRESS_EVERY (64LL * 1024 * 1024)
-#define CSV_COUNT_WIDTH 15 /* room for the row count, padded with spaces */
+#define CSV_COUNT_WIDTH 15                 /* room for the row count, padded with spaces */
+#define CSV_MAX_FIELD_CAP (UINT32_MAX / 8) /* header offsets are 32-bit */
+
+/* The envelope before the rows; the count and last_updated are patched in place. */
+#define ENV_COUNT "{\"status\":\"success\",\"count\":"
+#define ENV_UPDATED ",\"last_updated\":\""
 
 struct buf {
 	char *p;
@@ -195,6 +201,11 @@ size_t csv_json_escape(char *dst, const char *s, size_t len)
 
 enum state { S_START, S_BARE, S_QUOTED, S_QUOTE1, S_CR };
 
+/* A column name: its text in hdr, and where it was in the header (for messages). */
+struct key {
+	uint32_t off, len, line, col;
+};
+
 struct parser {
 	const char *name;
 	enum state st;
@@ -203,16 +214,17 @@ struct parser {
 	long long line;        /* current physical line, 1-based */
 	long long line_start;  /* input offset where it starts */
 	long long fline, fcol; /* where the current field started */
-	size_t nfield;         /* index of the current field in its record */
-	int in_field;          /* a field has started in this record */
-	char bare[4];          /* the first bytes of an unquoted field, to spot NULL */
+	long long foff;        /* and its input offset */
+	size_t max_field;
+	size_t nfield; /* index of the current field in its record */
+	int in_field;  /* a field has started in this record */
+	char bare[4];  /* the first bytes of an unquoted field, to spot NULL */
 	int nbare;
 	int bare_out; /* an unquoted field longer than 4 bytes, being streamed */
 	struct utf8 u;
-	struct buf *cur; /* where field text goes: hdr while header, else out */
-	struct buf hdr;  /* escaped header names, each followed by NUL */
-	size_t *key_off; /* start of each name in hdr */
-	size_t *key_len;
+	struct buf *cur;  /* where field text goes: hdr while header, else out */
+	struct buf hdr;   /* escaped header names, one after the other */
+	struct key *keys; /* in header order */
 	size_t nkeys, keycap;
 	struct buf out;
 	int fd;
@@ -272,6 +284,7 @@ static int field_begin(struct parser *p, long long col)
 {
 	p->fline = p->line;
 	p->fcol = col;
+	p->foff = p->line_start + col - 1;
 	p->in_field = 1;
 	p->nbare = 0;
 	p->bare_out = 0;
@@ -279,51 +292,107 @@ static int field_begin(struct parser *p, long long col)
 		return 0;
 	if (p->nfield >= p->nkeys)
 		return fail(p, p->line, col, "too many fields: the header has %zu", p->nkeys);
-	if (buf_grow(&p->out, p->key_len[p->nfield] + 8) < 0)
+	if (buf_grow(&p->out, p->keys[p->nfield].len + 8) < 0)
 		return fail(p, p->line, col, "out of memory");
 	if (p->nfield == 0)
 		putc1(&p->out, p->rows ? ',' : '[');
 	putc1(&p->out, p->nfield == 0 ? '{' : ',');
 	putc1(&p->out, '"');
-	put(&p->out, p->hdr.p + p->key_off[p->nfield], p->key_len[p->nfield]);
+	put(&p->out, p->hdr.p + p->keys[p->nfield].off, p->keys[p->nfield].len);
 	put(&p->out, "\":", 2);
+	return 0;
+}
+
+/* A field ends at input offset end: refuse it if it is longer than max_field. */
+static int field_fits(struct parser *p, long long end)
+{
+	if (end - p->foff > (long long)p->max_field)
+		return fail(p, p->fline, p->fcol, "a field longer than max_field_bytes (%zu bytes)",
+		            p->max_field);
+	return 0;
+}
+
+static int header_fits(struct parser *p)
+{
+	if (p->hdr.len > p->max_field)
+		return fail(p, 1, 1, "the header row is longer than max_field_bytes (%zu bytes)",
+		            p->max_field);
 	return 0;
 }
 
 static int add_key(struct parser *p, size_t off, size_t len, long long col)
 {
-	size_t i;
-
 	if (len == 0)
 		return fail(p, p->fline, col, "empty column name in the header");
-	for (i = 0; i < p->nkeys; i++)
-		if (p->key_len[i] == len &&
-		    memcmp(p->hdr.p + p->key_off[i], p->hdr.p + off, len) == 0)
-			return fail(p, p->fline, p->fcol, "duplicate column name in the header");
+	if (header_fits(p) < 0)
+		return -1;
 	if (p->nkeys == p->keycap) {
 		size_t cap = p->keycap ? p->keycap * 2 : 32;
-		size_t *a = realloc(p->key_off, cap * sizeof(*a));
+		struct key *a = realloc(p->keys, cap * sizeof(*a));
 		if (a == NULL)
 			return fail(p, p->fline, col, "out of memory");
-		p->key_off = a;
-		if ((a = realloc(p->key_len, cap * sizeof(*a))) == NULL)
-			return fail(p, p->fline, col, "out of memory");
-		p->key_len = a;
+		p->keys = a;
 		p->keycap = cap;
 	}
-	p->key_off[p->nkeys] = off;
-	p->key_len[p->nkeys] = len;
+	/* All fit in 32 bits: the header is at most max_field bytes, which is capped. */
+	p->keys[p->nkeys].off = (uint32_t)off;
+	p->keys[p->nkeys].len = (uint32_t)len;
+	p->keys[p->nkeys].line = (uint32_t)p->fline;
+	p->keys[p->nkeys].col = (uint32_t)p->fcol;
 	p->nkeys++;
+	return 0;
+}
+
+/* Keys by name, then by position (off grows along the header). */
+static int key_cmp(const void *a, const void *b, void *arg)
+{
+	const struct key *x = a, *y = b;
+	const char *h = arg;
+	int c = memcmp(h + x->off, h + y->off, x->len < y->len ? x->len : y->len);
+
+	if (c == 0 && x->len != y->len)
+		c = x->len < y->len ? -1 : 1;
+	if (c == 0)
+		c = x->off < y->off ? -1 : x->off > y->off;
+	return c;
+}
+
+static int key_off_cmp(const void *a, const void *b)
+{
+	const struct key *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Duplicate names, in O(n log n): sort by name, compare neighbours, sort back. The one
+ * reported is the first column, in header order, that repeats an earlier name. */
+static int check_duplicates(struct parser *p)
+{
+	const struct key *dup = NULL;
+	size_t i;
+
+	qsort_r(p->keys, p->nkeys, sizeof(p->keys[0]), key_cmp, p->hdr.p);
+	for (i = 1; i < p->nkeys; i++) {
+		const struct key *a = &p->keys[i - 1], *b = &p->keys[i];
+		if (a->len == b->len && memcmp(p->hdr.p + a->off, p->hdr.p + b->off, a->len) == 0 &&
+		    (dup == NULL || b->off < dup->off))
+			dup = b;
+	}
+	if (dup)
+		return fail(p, dup->line, dup->col, "duplicate column name in the header");
+	qsort(p->keys, p->nkeys, sizeof(p->keys[0]), key_off_cmp);
 	return 0;
 }
 
 /* The current field ends (quoted says how it was written). */
 static int field_end(struct parser *p, int quoted, long long col)
 {
+	if (field_fits(p, p->line_start + col - 1) < 0)
+		return -1;
 	utf8_end(&p->u, p->cur, &p->replaced);
 	if (p->header) {
 		size_t start =
-		    p->nfield ? p->key_off[p->nfield - 1] + p->key_len[p->nfield - 1] : 0;
+		    p->nfield ? p->keys[p->nfield - 1].off + p->keys[p->nfield - 1].len : 0;
 		if (!quoted && p->nbare)
 			put(&p->hdr, p->bare, (size_t)p->nbare);
 		if (add_key(p, start, p->hdr.len - start, col) < 0)
@@ -349,6 +418,8 @@ static int field_end(struct parser *p, int quoted, long long col)
 static int record_end(struct parser *p, long long col)
 {
 	if (p->header) {
+		if (check_duplicates(p) < 0)
+			return -1;
 		p->header = 0;
 		p->cur = &p->out;
 		p->nfield = 0;
@@ -402,6 +473,9 @@ static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long 
 		unsigned char c;
 		long long col;
 
+		/* Flushed inside a field too: a long value costs no memory. */
+		if (p->out.len >= CSV_FLUSH_AT && flush(p) < 0)
+			return -1;
 		if (buf_grow(p->cur, 64) < 0 || buf_grow(&p->out, 64) < 0)
 			return fail(p, p->line, 1, "out of memory");
 		if (p->st == S_QUOTED) {
@@ -538,8 +612,7 @@ static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long 
 static void parser_free(struct parser *p)
 {
 	free(p->hdr.p);
-	free(p->key_off);
-	free(p->key_len);
+	free(p->keys);
 	if (p->fd >= 0)
 		free(p->out.p);
 }
@@ -557,7 +630,7 @@ static char *columns_json(const struct parser *p)
 		if (i)
 			putc1(&b, ',');
 		putc1(&b, '"');
-		put(&b, p->hdr.p + p->key_off[i], p->key_len[i]);
+		put(&b, p->hdr.p + p->keys[i].off, p->keys[i].len);
 		putc1(&b, '"');
 	}
 	putc1(&b, ']');
@@ -565,19 +638,34 @@ static char *columns_json(const struct parser *p)
 	return b.p;
 }
 
-int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *last_updated,
-                struct csv_result *res, csv_progress_fn progress, void *arg, char *err,
-                size_t errlen)
+size_t csv_last_updated_off(void)
 {
+	return strlen(ENV_COUNT) + CSV_COUNT_WIDTH + strlen(ENV_UPDATED);
+}
+
+static int is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *last_updated,
+                struct csv_result *res, const struct csv_opts *opts, char *err, size_t errlen)
+{
+	static const struct csv_opts defaults = {0, NULL, NULL, NULL};
 	struct parser p;
 	unsigned char *in = NULL;
 	long long total = 0, next_progress = CSV_PROGRESS_EVERY, col;
 	char head[160], num[32];
-	int rc = -1, hn, first = 1;
+	int rc = -1, hn, first = 1, lead = 1;
 
 	cls_init();
+	if (opts == NULL)
+		opts = &defaults;
 	memset(&p, 0, sizeof(p));
 	memset(res, 0, sizeof(*res));
+	p.max_field = opts->max_field ? opts->max_field : CSV_MAX_FIELD;
+	if (p.max_field > CSV_MAX_FIELD_CAP)
+		p.max_field = CSV_MAX_FIELD_CAP;
 	p.name = name;
 	p.header = 1;
 	p.line = 1;
@@ -591,15 +679,22 @@ int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *la
 		goto out;
 	}
 	hn = snprintf(head, sizeof(head),
-	              "{\"status\":\"success\",\"count\":%-*s,\"last_updated\":\"%s\",\"data\":",
-	              CSV_COUNT_WIDTH, "0", last_updated);
-	p.count_off = (long long)strlen("{\"status\":\"success\",\"count\":");
+	              ENV_COUNT "%-*s" ENV_UPDATED "%s\",\"data\":", CSV_COUNT_WIDTH, "0",
+	              last_updated);
+	p.count_off = (long long)strlen(ENV_COUNT);
 	put(&p.out, head, (size_t)hn);
 	out->head_len = (size_t)hn;
 
 	for (;;) {
-		ssize_t n = read(in_fd, in, CSV_READ_SIZE);
+		ssize_t n;
 		size_t skip = 0;
+		/* Before every read, and again after a signal interrupted one. */
+		if (opts->stop && *opts->stop) {
+			snprintf(err, errlen, "%s: stopped after %lld bytes", name, total);
+			rc = -3;
+			goto out;
+		}
+		n = read(in_fd, in, CSV_READ_SIZE);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -612,7 +707,13 @@ int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *la
 			first = 0;
 			if (n >= 3 && memcmp(in, "\xef\xbb\xbf", 3) == 0)
 				skip = 3, p.line_start = 3;
-			if ((size_t)n > skip && in[skip] == '<') {
+		}
+		/* A page answered instead of the export: '<' first, after any white space. */
+		for (ssize_t i = (ssize_t)skip; lead && i < n; i++) {
+			if (is_space(in[i]))
+				continue;
+			lead = 0;
+			if (in[i] == '<') {
 				fail(&p, 1, 1, "this is an HTML page, not a CSV export");
 				goto out;
 			}
@@ -620,8 +721,11 @@ int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *la
 		if (parse_chunk(&p, in + skip, (size_t)n - skip, total + (long long)skip) < 0)
 			goto out;
 		total += n;
-		if (progress && total >= next_progress) {
-			progress(arg, p.rows, total);
+		/* A field or a header that does not end is refused as it grows, not at its end. */
+		if ((p.in_field && field_fits(&p, total) < 0) || (p.header && header_fits(&p) < 0))
+			goto out;
+		if (opts->progress && total >= next_progress) {
+			opts->progress(opts->arg, p.rows, total);
 			next_progress += CSV_PROGRESS_EVERY;
 		}
 	}

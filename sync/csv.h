@@ -9,12 +9,20 @@
  * Output: {"status":"success","count":N,"last_updated":"...","data":[{"col":"text"|null,...},...]}
  * on one line, compact, with no trailing newline (so it can travel in one SSE data: line).
  * The count is written padded with spaces and patched once known.
+ *
+ * Memory: the output is flushed every CSV_FLUSH_AT bytes, inside a field too, so a long value
+ * costs no memory. Only the header is kept (its names are every row's keys): the header row
+ * and every field are limited to max_field bytes, so the memory bound is set by that limit,
+ * never by the input.
  */
 #ifndef PMACACHE_CSV_H
 #define PMACACHE_CSV_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+#define CSV_MAX_FIELD (16 * 1024 * 1024) /* the default max_field */
 
 struct csv_result {
 	long long rows;
@@ -39,14 +47,28 @@ struct csv_out {
 /* Progress hook, called about every 64 MiB of input with rows and bytes so far. */
 typedef void (*csv_progress_fn)(void *arg, long long rows, long long bytes);
 
+struct csv_opts {
+	/* The longest field, counted in the CSV from its first byte to its last (quotes
+	 * included), and the longest header row (its names, escaped). 0: CSV_MAX_FIELD. */
+	size_t max_field;
+	/* If set: checked before every read; once non-zero the conversion stops (returns -3).
+	 * A signal that sets it must interrupt a blocking read (no SA_RESTART). */
+	volatile sig_atomic_t *stop;
+	csv_progress_fn progress;
+	void *arg;
+};
+
 /*
  * Convert the CSV read from in_fd (named name in messages) to JSON in out, stamped with
- * last_updated (ISO-8601). Returns 0; -1 for bad input, with "name:line:column: what" in err;
- * or -2 when writing the output failed.
+ * last_updated (ISO-8601, 20 bytes; the envelope keeps its place: see csv_last_updated_off).
+ * opts may be NULL (defaults). Returns 0; -1 for bad input, with "name:line:column: what" in
+ * err; -2 when writing the output failed; or -3 when opts->stop was set.
  */
 int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *last_updated,
-                struct csv_result *res, csv_progress_fn progress, void *arg, char *err,
-                size_t errlen);
+                struct csv_result *res, const struct csv_opts *opts, char *err, size_t errlen);
+
+/* Where the last_updated text starts in the output, for patching it in place. */
+size_t csv_last_updated_off(void);
 
 /* Write s as the inside of a JSON string (no quotes) to dst, which needs 6*len+1 bytes.
  * Invalid UTF-8 becomes U+FFFD. Returns the length written. */

@@ -4,6 +4,9 @@
 #include "csv.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <isa-l/crc.h>
+#include <isa-l/igzip_lib.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +16,9 @@
 
 #define GZ_SLOTS 3
 #define GZ_OUT (256 * 1024)
-#define GZ_HEAD 10  /* gzip member header */
-#define GZ_STORED 5 /* stored block header: BFINAL/BTYPE byte, LEN, NLEN */
+#define GZ_WRITEBACK (8 << 20) /* start writing back the files every 8 MiB */
+#define GZ_HEAD 10             /* gzip member header */
+#define GZ_STORED 5            /* stored block header: BFINAL/BTYPE byte, LEN, NLEN */
 
 struct slot {
 	char *p;
@@ -31,23 +35,39 @@ struct gz {
 	char why[256];
 	int fd;
 	const struct csv_out *out;
-	z_stream z;
-	int z_ok;
+	struct isal_zstream z; /* ISA-L's igzip: raw deflate, several times zlib's speed */
+	unsigned char *level_buf;
 	unsigned char *zbuf;
-	uLong crc;            /* of the rows */
+	uint32_t crc;         /* of the rows */
 	unsigned long long n; /* bytes of rows */
 	off_t off;            /* where the next compressed byte goes */
+	off_t wb_gz, wb_json; /* how far writeback has been started */
 };
 
-/* Deflate what is in z's input (with flush) and write it out. Runs on the gz thread. */
-static int pump(struct gz *g, int flush)
+/*
+ * Start the kernel writing back what is written so far (sync_file_range: no wait), so that
+ * the fsyncs before the swap find little left to do. Best effort: an error here is found
+ * again by the fsync.
+ */
+static void writeback(int fd, off_t *done, off_t upto)
 {
+	if (upto - *done < GZ_WRITEBACK)
+		return;
+	sync_file_range(fd, *done, upto - *done, SYNC_FILE_RANGE_WRITE);
+	*done = upto;
+}
+
+/* Deflate what is in z's input (to the end of the stream if last) and write it out. Runs on
+ * the gz thread. */
+static int pump(struct gz *g, int last)
+{
+	g->z.end_of_stream = (uint16_t)last;
 	do {
 		size_t have;
 		g->z.next_out = g->zbuf;
 		g->z.avail_out = GZ_OUT;
-		if (deflate(&g->z, flush) == Z_STREAM_ERROR) {
-			snprintf(g->why, sizeof(g->why), "deflate failed");
+		if (isal_deflate(&g->z) != COMP_OK) {
+			snprintf(g->why, sizeof(g->why), "gzip: deflate failed");
 			return -1;
 		}
 		have = GZ_OUT - g->z.avail_out;
@@ -57,7 +77,11 @@ static int pump(struct gz *g, int flush)
 			return -1;
 		}
 		g->off += (off_t)have;
-	} while (g->z.avail_out == 0);
+	} while (g->z.avail_in > 0 || g->z.avail_out == 0 ||
+	         (last && g->z.internal_state.state != ZSTATE_END));
+	writeback(g->fd, &g->wb_gz, g->off);
+	/* The JSON's rows up to here are written (a chunk is written before it is tapped). */
+	writeback(g->out->fd, &g->wb_json, (off_t)(g->out->head_len + g->n));
 	return 0;
 }
 
@@ -78,11 +102,11 @@ static void *run(void *arg)
 		pthread_mutex_unlock(&g->mu);
 
 		if (!g->failed) {
-			g->crc = crc32(g->crc, (const Bytef *)s->p, (uInt)s->len);
+			g->crc = crc32_gzip_refl(g->crc, (const unsigned char *)s->p, s->len);
 			g->n += s->len;
-			g->z.next_in = (Bytef *)s->p;
-			g->z.avail_in = (uInt)s->len;
-			if (pump(g, Z_NO_FLUSH) < 0)
+			g->z.next_in = (uint8_t *)s->p;
+			g->z.avail_in = (uint32_t)s->len;
+			if (pump(g, 0) < 0)
 				g->failed = 1;
 		}
 		pthread_mutex_lock(&g->mu);
@@ -96,7 +120,7 @@ static void *run(void *arg)
 	if (!g->failed && g->closing == 1) {
 		g->z.next_in = NULL;
 		g->z.avail_in = 0;
-		if (pump(g, Z_FINISH) < 0)
+		if (pump(g, 1) < 0)
 			g->failed = 1;
 	}
 	return NULL;
@@ -104,29 +128,41 @@ static void *run(void *arg)
 
 struct gz *gz_start(int fd, const struct csv_out *out, int level, char *err, size_t errlen)
 {
+	/* igzip's levels: 0 (fastest) to 3; 1 compresses better than zlib's 1 at 4-5x its
+	 * speed (bench/RESULTS.md). Levels above 3 are 3. */
+	static const unsigned bufsize[] = {ISAL_DEF_LVL0_DEFAULT, ISAL_DEF_LVL1_DEFAULT,
+	                                   ISAL_DEF_LVL2_DEFAULT, ISAL_DEF_LVL3_DEFAULT};
 	struct gz *g = calloc(1, sizeof(*g));
 
-	if (g == NULL || (g->zbuf = malloc(GZ_OUT)) == NULL) {
+	if (level < 0)
+		level = 0;
+	if (level > 3)
+		level = 3;
+	if (g == NULL || (g->zbuf = malloc(GZ_OUT)) == NULL ||
+	    (bufsize[level] && (g->level_buf = malloc(bufsize[level])) == NULL)) {
 		snprintf(err, errlen, "gzip: out of memory");
+		if (g)
+			free(g->zbuf);
 		free(g);
 		return NULL;
 	}
 	g->fd = fd;
 	g->out = out;
-	g->crc = crc32(0L, Z_NULL, 0);
-	/* Raw deflate (windowBits -15): the gzip framing is written by hand. */
-	if (deflateInit2(&g->z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-		snprintf(err, errlen, "gzip: deflateInit2 failed");
-		free(g->zbuf);
-		free(g);
-		return NULL;
-	}
-	g->z_ok = 1;
+	g->crc = 0;
+	/* Raw deflate: the gzip framing is written by hand. */
+	isal_deflate_init(&g->z);
+	g->z.level = (uint32_t)level;
+	g->z.level_buf = g->level_buf;
+	g->z.level_buf_size = bufsize[level];
+	g->z.gzip_flag = IGZIP_DEFLATE;
+	g->z.flush = NO_FLUSH;
 	pthread_mutex_init(&g->mu, NULL);
 	pthread_cond_init(&g->cv, NULL);
 	if (pthread_create(&g->thread, NULL, run, g) != 0) {
 		snprintf(err, errlen, "gzip: cannot start its thread");
-		deflateEnd(&g->z);
+		pthread_mutex_destroy(&g->mu);
+		pthread_cond_destroy(&g->cv);
+		free(g->level_buf);
 		free(g->zbuf);
 		free(g);
 		return NULL;
@@ -178,10 +214,9 @@ static void gz_free(struct gz *g)
 {
 	int i;
 
-	if (g->z_ok)
-		deflateEnd(&g->z);
 	for (i = 0; i < GZ_SLOTS; i++)
 		free(g->slot[i].p);
+	free(g->level_buf);
 	free(g->zbuf);
 	pthread_mutex_destroy(&g->mu);
 	pthread_cond_destroy(&g->cv);
@@ -233,7 +268,7 @@ long long gz_finish(struct gz *g, int json_fd, char *err, size_t errlen)
 	head[12] = (unsigned char)(hl >> 8);
 	head[13] = (unsigned char)(~hl & 0xff);
 	head[14] = (unsigned char)((~hl >> 8) & 0xff);
-	crc = crc32_combine(crc32(crc32(0L, Z_NULL, 0), (const Bytef *)env, (uInt)hl), g->crc,
+	crc = crc32_combine(crc32_gzip_refl(0, (const unsigned char *)env, hl), g->crc,
 	                    (z_off_t)g->n);
 	total = g->n + hl;
 	for (i = 0; i < 4; i++) {

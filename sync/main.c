@@ -33,9 +33,53 @@ static int tty;
 static struct timespec t_start;
 static char started_iso[32];
 
+/* The error kept in status.json: cut, before encoding, on a UTF-8 character boundary. */
+#define STATUS_ERROR_MAX 1024
+
+/*
+ * SIGTERM/SIGINT (2) or SIGALRM at sync_timeout (1). Every wait polls sync_stop; a blocking
+ * read is interrupted (no SA_RESTART). A signal that lands between a check and the read is
+ * not lost: once stopping, the alarm repeats every second until the process ends.
+ */
 static void on_signal(int sig)
 {
-	sync_stop = sig == SIGALRM ? 1 : 2;
+	if (sig != SIGALRM)
+		sync_stop = 2;
+	else if (!sync_stop)
+		sync_stop = 1;
+	alarm(1);
+}
+
+/* The longest m <= n such that s[0..m) does not end inside a UTF-8 character. */
+static size_t utf8_whole(const char *s, size_t n)
+{
+	size_t i = n, k = 0, need;
+	unsigned char c;
+
+	while (i > 0 && k < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+		i--, k++;
+	if (i == 0)
+		return n;
+	c = (unsigned char)s[i - 1];
+	need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+	return k + 1 >= need ? n : i - 1;
+}
+
+/* s cut to at most max bytes on a character boundary ("..." marks a cut), in buf (max + 1). */
+static const char *cut_utf8(const char *s, char *buf, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n > max) {
+		n = utf8_whole(s, max - 3);
+		memcpy(buf, s, n);
+		memcpy(buf + n, "...", 4);
+	} else {
+		n = utf8_whole(s, n); /* a message cut by snprintf may end mid-character */
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+	}
+	return buf;
 }
 
 static double elapsed(void)
@@ -94,7 +138,7 @@ void sync_phase(const char *phase, long long rows, long long bytes)
 static void write_status(const char *result, const char *error, long long rows)
 {
 	struct json_object *o = json_object_new_object();
-	char err[512], iso[32];
+	char err[512], iso[32], cut[STATUS_ERROR_MAX + 1];
 	const char *s;
 
 	json_object_object_add(o, "started_at", json_object_new_string(started_iso));
@@ -108,10 +152,13 @@ static void write_status(const char *result, const char *error, long long rows)
 		json_object_object_add(o, "result", NULL);
 		json_object_object_add(o, "duration_s", NULL);
 	}
-	json_object_object_add(o, "error", error ? json_object_new_string(error) : NULL);
+	json_object_object_add(
+	    o, "error",
+	    error ? json_object_new_string(cut_utf8(error, cut, STATUS_ERROR_MAX)) : NULL);
 	json_object_object_add(o, "rows", num_or_null(rows));
 	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	s = json_object_to_json_string_ext(o,
+	                                   JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (cache_write_file(cf.cache_dir, CACHE_STATUS, s, strlen(s), err, sizeof(err)) < 0)
 		log_err("status: %s", err);
 	json_object_put(o);
@@ -143,7 +190,7 @@ static int cache_dir_of_lock(int fd, char *dir, size_t len)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: pmacache-sync [-c FILE] [--csv EXPORT.csv] [--force] [-v]\n"
+	fprintf(stderr, "usage: pmacache-sync [-c FILE] [--csv EXPORT.csv|-] [--force] [-v]\n"
 	                "       pmacache-sync [-c FILE] --check [--login]\n");
 }
 
@@ -172,6 +219,7 @@ int main(int argc, char **argv)
 	const char *conf_path = NULL, *csv_path = NULL;
 	char err[1024], csv_tmp[4096] = "", browser_dir[4096] = "";
 	struct rlimit nocore = {0, 0};
+	struct pma_hooks ph = {&sync_stop, snap_phase, NULL};
 	struct snap_opts so;
 	struct snap_result sr;
 	struct sigaction sa;
@@ -286,19 +334,36 @@ int main(int argc, char **argv)
 	write_status(NULL, NULL, -1);
 	sync_phase("starting", -1, -1);
 
-	if (csv_path) {
-		if ((csv_fd = open(csv_path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if (csv_path && strcmp(csv_path, "-") == 0) {
+		/* Standard input, whatever it is (a pipe): sync_timeout and signals still end it.
+		 */
+		csv_fd = STDIN_FILENO;
+		csv_path = "(stdin)";
+	} else if (csv_path) {
+		struct stat st;
+		/* A regular file only: a FIFO or a device could block or never end (a FIFO is
+		 * opened without waiting for its writer, to be refused). */
+		if ((csv_fd = open(csv_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
 			snprintf(err, sizeof(err), "%s: %s", csv_path, strerror(errno));
 			return finish(EXIT_CONFIG, err, -1);
 		}
+		if (fstat(csv_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			snprintf(err, sizeof(err),
+			         "%s: not a regular file (give --csv - to read a pipe on standard "
+			         "input)",
+			         csv_path);
+			close(csv_fd);
+			return finish(EXIT_CONFIG, err, -1);
+		}
+		fcntl(csv_fd, F_SETFL, fcntl(csv_fd, F_GETFL) & ~O_NONBLOCK);
 	} else {
 		if (!conf_has_pma(&cf))
 			return finish(EXIT_CONFIG,
 			              "phpMyAdmin is not configured: set pma_url, pma_user, "
 			              "pma_password_file, pma_db and pma_table, or give --csv FILE",
 			              -1);
-		code = pma_export(&cf, browser_dir, sizeof(browser_dir), csv_tmp, sizeof(csv_tmp),
-		                  err, sizeof(err));
+		code = pma_export(&cf, &ph, browser_dir, sizeof(browser_dir), csv_tmp,
+		                  sizeof(csv_tmp), err, sizeof(err));
 		if (code == EXIT_OK && (csv_fd = open(csv_tmp, O_RDONLY | O_CLOEXEC)) < 0) {
 			snprintf(err, sizeof(err), "%s: %s", csv_tmp, strerror(errno));
 			code = EXIT_EXPORT;
@@ -314,6 +379,8 @@ int main(int argc, char **argv)
 	so.cache_dir = cf.cache_dir;
 	so.min_rows_ratio = cf.min_rows_ratio;
 	so.force = force;
+	so.max_field = (size_t)cf.max_field_bytes;
+	so.stop = &sync_stop;
 	so.phase = snap_phase;
 	switch (snap_build(csv_fd, csv_path, &so, &sr, err, sizeof(err))) {
 	case SNAP_OK:
@@ -322,10 +389,22 @@ int main(int argc, char **argv)
 	case SNAP_EINVALID:
 		code = EXIT_VALIDATION;
 		break;
+	case SNAP_ESTOPPED: {
+		char what[sizeof(err)];
+		snprintf(what, sizeof(what), "%s", err);
+		if (sync_stop == 1)
+			errf(err, sizeof(err), "sync_timeout (%d s) passed: %s", cf.sync_timeout,
+			     what);
+		else
+			errf(err, sizeof(err), "stopped by a signal: %s", what);
+		code = EXIT_TIMEOUT;
+		break;
+	}
 	default:
 		code = EXIT_WRITE;
 	}
-	close(csv_fd);
+	if (csv_fd != STDIN_FILENO)
+		close(csv_fd);
 	proc_rmtree(browser_dir);
 	if (code == EXIT_OK && sync_stop) {
 		/* Published already: report success; the stop came too late to matter. */

@@ -2,7 +2,7 @@
 
 #include "../common/log.h"
 #include "../common/priv.h"
-#include "proc.h"
+#include "browser.h"
 #include "sync.h"
 #include "wd.h"
 
@@ -20,22 +20,54 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The login: how long phpMyAdmin may take to show its navigation or its error; how soon
+ * the login page must be gone after the click (or the form is submitted again), and how
+ * many submissions at most. */
+#define LOGIN_WAIT_MS 60000
+#define LOGIN_CONFIRM_MS 5000
+#define LOGIN_ATTEMPTS 3
 #define POLL_MS 50
 
-struct browser {
+/*
+ * The limits of the export's submission and download. Before each submission, phpMyAdmin's
+ * own requests and animations get up to settle_ms to end (the page moves while they run). A
+ * submission must show within confirm_ms that it went out: a download started, or the page
+ * changed. (While the request is out and unanswered, chromedriver holds every command until
+ * the answer: a slow answer does not count against confirm_ms.) If it did not, the form is
+ * read again and submitted again, up to attempts submissions in all.
+ */
+struct dl_limits {
+	int poll_ms;        /* the download folder is looked at this often */
+	int confirm_ms;     /* a submission must show it went out within this */
+	int attempts;       /* submissions at most */
+	int settle_ms;      /* phpMyAdmin's requests may take this long to end, each attempt */
+	int stable_polls;   /* a finished file is done once its size held for this many polls */
+	int vanished_polls; /* a partial file gone this many polls, none finished: cut off */
+	int page_ms;        /* the page is read this often while waiting */
+	int report_ms;      /* progress is reported this often */
+	int min_wait_s;     /* the download may take sync_timeout, and at least this */
+};
+
+static const struct dl_limits dl_limits = {
+    .poll_ms = 50,
+    .confirm_ms = 5000,
+    .attempts = 3,
+    .settle_ms = 10000,
+    .stable_polls = 2,
+    .vanished_polls = 2,
+    .page_ms = 1000,
+    .report_ms = 500,
+    .min_wait_s = 10,
+};
+
+/* The flow: the browser it drives, the caller's hooks, where failures are told. */
+struct pma {
 	const struct conf *c;
-	pid_t driver;
-	struct wd wd;
-	char dir[1200];
-	char dl[1300];
+	const struct pma_hooks *h;
+	struct browser *b;
 	char *err;
 	size_t errlen;
 };
-
-static int stop_requested(void)
-{
-	return sync_stop != 0;
-}
 
 static void sleep_ms(int ms)
 {
@@ -43,54 +75,28 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static double now_s(void)
+static long long now_ms(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* Map a failed WebDriver call to an exit code and a message. what names the step. */
-static int wd_fail(struct browser *b, int rc, int code, const char *what)
+static void phase(struct pma *p, const char *name, long long bytes)
 {
-	if (sync_stop) {
-		snprintf(b->err, b->errlen, "%s: %s", what,
-		         sync_stop == 1 ? "sync_timeout passed" : "stopped by a signal");
-		return EXIT_TIMEOUT;
-	}
-	if (b->driver > 0 && proc_exited(b->driver)) {
-		b->driver = 0;
-		snprintf(b->err, b->errlen, "%s: chromedriver died", what);
-		return EXIT_BROWSER;
-	}
-	if (rc == WD_EW3C && (strstr(b->wd.message, "ERR_CONNECTION") ||
-	                      strstr(b->wd.message, "ERR_NAME_NOT_RESOLVED") ||
-	                      strstr(b->wd.message, "ERR_ADDRESS_UNREACHABLE") ||
-	                      strstr(b->wd.message, "ERR_EMPTY_RESPONSE"))) {
-		snprintf(b->err, b->errlen, "%s: phpMyAdmin unreachable: %s", what, b->wd.message);
-		return EXIT_PMA;
-	}
-	if (rc == WD_EW3C && strcmp(b->wd.error, "timeout") == 0) {
-		snprintf(b->err, b->errlen, "%s: phpMyAdmin did not answer in time: %s", what,
-		         b->wd.message);
-		return EXIT_PMA;
-	}
-	if (rc == WD_EW3C &&
-	    (strcmp(b->wd.error, "invalid session id") == 0 ||
-	     strcmp(b->wd.error, "session not created") == 0 ||
-	     strstr(b->wd.message, "disconnected") || strstr(b->wd.message, "crashed") ||
-	     strstr(b->wd.message, "not reachable") ||
-	     strstr(b->wd.message, "target window already closed"))) {
-		snprintf(b->err, b->errlen, "%s: the browser failed: %s: %s", what, b->wd.error,
-		         b->wd.message);
-		return EXIT_BROWSER;
-	}
-	if (rc == WD_ETRANSPORT || rc == WD_EPROTO) {
-		snprintf(b->err, b->errlen, "%s: chromedriver: %s", what, b->wd.message);
-		return EXIT_BROWSER;
-	}
-	snprintf(b->err, b->errlen, "%s: %s: %s", what, b->wd.error, b->wd.message);
-	return code;
+	if (p->h && p->h->phase)
+		p->h->phase(p->h->arg, name, -1, bytes);
+}
+
+static int stopping(struct pma *p)
+{
+	return p->h && p->h->stop ? *p->h->stop : 0;
+}
+
+/* A failed WebDriver command of the step what (see browser_fail). */
+static int wd_fail(struct pma *p, int rc, int code, const char *what)
+{
+	return browser_fail(p->b, rc, code, what);
 }
 
 /* Read the password file: 0600 or 0640, owned by root or us; first line only. */
@@ -150,139 +156,8 @@ static void base_url(const char *url, char *out, size_t len)
 		strcat(out, "/");
 }
 
-static int start_driver(struct browser *b)
-{
-	char portarg[32], home[1300], xdg[1400], url[64], log[1400];
-	char *argv[] = {(char *)b->c->chromedriver, portarg, NULL};
-	char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", home, xdg, NULL};
-	int port = proc_free_port(), i;
-
-	if (port < 0) {
-		snprintf(b->err, b->errlen, "no free loopback port for chromedriver");
-		return EXIT_BROWSER;
-	}
-	snprintf(portarg, sizeof(portarg), "--port=%d", port);
-	snprintf(home, sizeof(home), "HOME=%s/home", b->dir);
-	snprintf(xdg, sizeof(xdg), "XDG_CONFIG_HOME=%s/home/.config", b->dir);
-	snprintf(log, sizeof(log), "%s/chromedriver.log", b->dir);
-	b->driver = proc_start(b->c->chromedriver, argv, envp, log, b->err, b->errlen);
-	if (b->driver < 0) {
-		b->driver = 0;
-		return EXIT_BROWSER;
-	}
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-	snprintf(b->wd.base, sizeof(b->wd.base), "%s", url);
-	for (i = 0; i < 400; i++) { /* up to 20 s */
-		if (wd_ready(&b->wd))
-			return EXIT_OK;
-		if (proc_exited(b->driver)) {
-			b->driver = 0;
-			snprintf(b->err, b->errlen, "chromedriver %s exited at start (see its log)",
-			         b->c->chromedriver);
-			return EXIT_BROWSER;
-		}
-		if (sync_stop)
-			return wd_fail(b, WD_ETRANSPORT, EXIT_BROWSER, "starting chromedriver");
-		sleep_ms(POLL_MS);
-	}
-	snprintf(b->err, b->errlen, "chromedriver did not get ready on %s", url);
-	return EXIT_BROWSER;
-}
-
-/*
- * Whether this user may create a user namespace, which Chromium's own sandbox needs when it
- * runs as a user other than root (Debian's chromium has no setuid sandbox helper). Tried
- * in a child, which exits at once.
- */
-static int userns_works(void)
-{
-	pid_t pid = fork();
-	int st;
-
-	if (pid == 0)
-		_exit(unshare(CLONE_NEWUSER) == 0 ? 0 : 1);
-	if (pid < 0)
-		return 0;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return 0;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
-
-/* The capabilities: headless Chromium, a fresh profile, downloads to b->dl, network
- * locked to the phpMyAdmin host. */
-static char *capabilities(struct browser *b)
-{
-	struct json_object *root = json_object_new_object(), *am = json_object_new_object();
-	struct json_object *co = json_object_new_object(), *args = json_object_new_array();
-	struct json_object *prefs = json_object_new_object(), *to = json_object_new_object();
-	char host[256] = "", buf[1600];
-	const char *p = strstr(b->c->pma_url, "://");
-	size_t i;
-	char *out;
-	static const char *const fixed[] = {
-	    "--headless=new",
-	    "--disable-gpu",
-	    "--disable-dev-shm-usage",
-	    "--no-first-run",
-	    "--no-default-browser-check",
-	    "--disable-background-networking",
-	    "--disable-component-update",
-	    "--disable-sync",
-	    "--disable-default-apps",
-	    "--disable-extensions",
-	    "--disable-breakpad",
-	    "--disable-domain-reliability",
-	    "--disable-client-side-phishing-detection",
-	    "--metrics-recording-only",
-	    "--password-store=basic",
-	    "--use-mock-keychain",
-	    "--disable-quic",
-	    "--force-prefers-reduced-motion",
-	    "--window-size=1280,1024",
-	    "--disable-features=Translate,OptimizationHints,MediaRouter,"
-	    "DialMediaRouteProvider,AutofillServerCommunication,"
-	    "CertificateTransparencyComponentUpdater"};
-
-	if (p) {
-		p += 3;
-		snprintf(host, sizeof(host), "%.*s", (int)strcspn(p, ":/?#"), p);
-	}
-	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		json_object_array_add(args, json_object_new_string(fixed[i]));
-	/* Chromium's sandbox stays on; only a kernel without user namespaces turns it off. */
-	if (!userns_works()) {
-		log_warn("this kernel does not allow user namespaces (see sysctl "
-		         "user.max_user_namespaces, kernel.unprivileged_userns_clone): Chromium "
-		         "runs with --no-sandbox");
-		json_object_array_add(args, json_object_new_string("--no-sandbox"));
-	}
-	snprintf(buf, sizeof(buf), "--user-data-dir=%s/profile", b->dir);
-	json_object_array_add(args, json_object_new_string(buf));
-	/* Names resolve to nothing but the phpMyAdmin host: no other traffic leaves. */
-	snprintf(buf, sizeof(buf), "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE %s", host);
-	json_object_array_add(args, json_object_new_string(buf));
-	json_object_object_add(co, "binary", json_object_new_string(b->c->chromium));
-	json_object_object_add(co, "args", args);
-	json_object_object_add(prefs, "download.default_directory", json_object_new_string(b->dl));
-	json_object_object_add(prefs, "download.prompt_for_download", json_object_new_boolean(0));
-	json_object_object_add(prefs, "safebrowsing.enabled", json_object_new_boolean(0));
-	json_object_object_add(co, "prefs", prefs);
-	json_object_object_add(am, "browserName", json_object_new_string("chrome"));
-	json_object_object_add(am, "goog:chromeOptions", co);
-	json_object_object_add(am, "pageLoadStrategy", json_object_new_string("eager"));
-	json_object_object_add(to, "pageLoad", json_object_new_int(60000));
-	json_object_object_add(to, "script", json_object_new_int(30000));
-	json_object_object_add(to, "implicit", json_object_new_int(0));
-	json_object_object_add(am, "timeouts", to);
-	json_object_object_add(root, "capabilities", json_object_new_object());
-	json_object_object_add(json_object_object_get(root, "capabilities"), "alwaysMatch", am);
-	out = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
-	json_object_put(root);
-	return out;
-}
-
-/* What the page shows: login form, navigation, errors. */
+/* What the page shows: login form, navigation, errors; armed: the page the export was
+ * submitted from (arm_js) is still there. */
 static const char page_state_js[] =
     "var e=document.querySelector('#pma_errors .alert-danger, form.login .alert-danger');"
     "var t=document.body?document.body.innerText:'';"
@@ -291,13 +166,14 @@ static const char page_state_js[] =
     " loginform:!!document.querySelector('body#loginform'),"
     " nav:!!document.getElementById('pma_navigation'),"
     " go:!!document.getElementById('buttonGo'),"
+    " armed:!!window.__pmacache,"
     " alert:(e&&e.offsetParent!==null?e.innerText:'')||"
     "  (t.indexOf('Cannot log in to the MySQL server')>=0?'Cannot log in to the MySQL server':''),"
     " text:t.slice(0,300)};";
 
 struct page {
 	char url[512], title[256], error[512], text[512];
-	int user, loginform, nav, go;
+	int user, loginform, nav, go, armed;
 };
 
 /* Control characters (newlines, tabs) become spaces. */
@@ -308,101 +184,161 @@ static void one_line(char *s)
 			*s = ' ';
 }
 
-static int page_state(struct browser *b, struct page *pg)
+/* Copy the string member k of v to dst, or leave dst as it is. */
+static void get_str(struct json_object *v, const char *k, char *dst, size_t len)
 {
-	struct json_object *v = NULL, *f;
-	int rc = wd_execute(&b->wd, page_state_js, NULL, &v);
+	struct json_object *f;
+
+	if (json_object_object_get_ex(v, k, &f) && json_object_get_string(f))
+		snprintf(dst, len, "%s", json_object_get_string(f));
+}
+
+static int get_int(struct json_object *v, const char *k)
+{
+	struct json_object *f;
+
+	return json_object_object_get_ex(v, k, &f) ? json_object_get_int(f) : 0;
+}
+
+static int page_state(struct pma *p, struct page *pg)
+{
+	struct json_object *v = NULL;
+	int rc = wd_execute(&p->b->wd, page_state_js, NULL, &v);
 
 	memset(pg, 0, sizeof(*pg));
 	if (rc != WD_OK)
 		return rc;
-#define STR(k, dst)                                                                                \
-	if (json_object_object_get_ex(v, k, &f) && json_object_get_string(f))                      \
-		snprintf(dst, sizeof(dst), "%s", json_object_get_string(f));
-#define BOOL(k, dst)                                                                               \
-	if (json_object_object_get_ex(v, k, &f))                                                   \
-		dst = json_object_get_boolean(f);
-	STR("url", pg->url)
-	STR("title", pg->title)
-	STR("alert", pg->error)
-	STR("text", pg->text)
-	BOOL("user", pg->user)
-	BOOL("loginform", pg->loginform)
-	BOOL("nav", pg->nav)
-	BOOL("go", pg->go)
-#undef STR
-#undef BOOL
+	get_str(v, "url", pg->url, sizeof(pg->url));
+	get_str(v, "title", pg->title, sizeof(pg->title));
+	get_str(v, "alert", pg->error, sizeof(pg->error));
+	get_str(v, "text", pg->text, sizeof(pg->text));
+	pg->user = get_int(v, "user");
+	pg->loginform = get_int(v, "loginform");
+	pg->nav = get_int(v, "nav");
+	pg->go = get_int(v, "go");
+	pg->armed = get_int(v, "armed");
 	one_line(pg->error); /* they go into one-line messages */
 	one_line(pg->text);
 	json_object_put(v);
 	return WD_OK;
 }
 
-/* A page that is not phpMyAdmin's: a 502 from the proxy, a browser error page, ... */
-static int not_pma(struct browser *b, const struct page *pg, const char *what)
+/* A command failed because the page is being replaced: asking again is the answer. */
+static int replacing(struct pma *p, int rc)
 {
-	snprintf(b->err, b->errlen, "%s: phpMyAdmin is failing: %s shows '%s' (%.100s)", what,
+	return rc == WD_EW3C && (strcmp(p->b->wd.error, "javascript error") == 0 ||
+	                         strstr(p->b->wd.message, "navigat"));
+}
+
+/* A page that is not phpMyAdmin's: a 502 from the proxy, a browser error page, ... */
+static int not_pma(struct pma *p, const struct page *pg, const char *what)
+{
+	snprintf(p->err, p->errlen, "%s: phpMyAdmin is failing: %s shows '%s' (%.100s)", what,
 	         pg->url, pg->title, pg->text);
 	return EXIT_PMA;
 }
 
-/* Open url (phpMyAdmin shows its login form for any page) and log in. phpMyAdmin then
- * continues to the page asked for, which saves loading its start page. */
-static int login(struct browser *b, const char *url, const char *user, const char *pw)
+/* Run script, which returns "" or what went wrong; a non-empty answer goes to msg. */
+static int run_js(struct pma *p, const char *script, char *msg, size_t len)
+{
+	struct json_object *v = NULL;
+	int rc = wd_execute(&p->b->wd, script, NULL, &v);
+
+	msg[0] = '\0';
+	if (rc == WD_OK && json_object_get_string(v))
+		snprintf(msg, len, "%s", json_object_get_string(v));
+	json_object_put(v);
+	return rc;
+}
+
+/* Mark the page: a new document will not have the mark. */
+static const char mark_js[] = "window.__pmacache={}; return true;";
+
+/* Submit the login form again, without a pointer. */
+static const char login_submit_js[] =
+    "var f=document.getElementById('login_form'); if(!f) return 'no login form';"
+    "if(f.requestSubmit) f.requestSubmit(document.getElementById('input_go'));"
+    " else f.submit();"
+    "return '';";
+
+/* Open url (phpMyAdmin shows its login form for any page) and log in. */
+static int login(struct pma *p, const char *url, const char *user, const char *pw)
 {
 	struct page pg;
-	char id[128];
-	double until;
-	int rc;
+	char id[128], msg[64];
+	long long until, resubmit;
+	int rc, sent = 1;
 
-	sync_phase("login", -1, -1);
-	if ((rc = wd_navigate(&b->wd, url)) != WD_OK)
-		return wd_fail(b, rc, EXIT_PMA, "opening phpMyAdmin");
-	if ((rc = page_state(b, &pg)) != WD_OK)
-		return wd_fail(b, rc, EXIT_BROWSER, "reading the login page");
+	phase(p, "login", -1);
+	if ((rc = wd_navigate(&p->b->wd, url)) != WD_OK)
+		return wd_fail(p, rc, EXIT_PMA, "opening phpMyAdmin");
+	if ((rc = page_state(p, &pg)) != WD_OK)
+		return wd_fail(p, rc, EXIT_BROWSER, "reading the login page");
 	if (strncmp(pg.url, "chrome-error:", 13) == 0) {
-		snprintf(b->err, b->errlen, "opening phpMyAdmin: unreachable at %s", b->c->pma_url);
+		snprintf(p->err, p->errlen, "opening phpMyAdmin: unreachable at %s", p->c->pma_url);
 		return EXIT_PMA;
 	}
 	if (!pg.user)
-		return not_pma(b, &pg, "opening phpMyAdmin: no login form");
+		return not_pma(p, &pg, "opening phpMyAdmin: no login form");
 	/* A fresh profile has no remembered user: the fields start empty, no clear needed. */
-	if ((rc = wd_find(&b->wd, "#input_username", id, sizeof(id))) != WD_OK ||
-	    (rc = wd_send_keys(&b->wd, id, user)) != WD_OK)
-		return wd_fail(b, rc, EXIT_PMA, "typing the user name");
-	if ((rc = wd_find(&b->wd, "#input_password", id, sizeof(id))) != WD_OK ||
-	    (rc = wd_send_keys(&b->wd, id, pw)) != WD_OK)
-		return wd_fail(b, rc, EXIT_PMA, "typing the password");
-	if ((rc = wd_find(&b->wd, "#input_go", id, sizeof(id))) != WD_OK ||
-	    (rc = wd_click(&b->wd, id)) != WD_OK)
-		return wd_fail(b, rc, EXIT_PMA, "submitting the login form");
+	if ((rc = wd_find(&p->b->wd, "#input_username", id, sizeof(id))) != WD_OK ||
+	    (rc = wd_send_keys(&p->b->wd, id, user)) != WD_OK)
+		return wd_fail(p, rc, EXIT_PMA, "typing the user name");
+	if ((rc = wd_find(&p->b->wd, "#input_password", id, sizeof(id))) != WD_OK ||
+	    (rc = wd_send_keys(&p->b->wd, id, pw)) != WD_OK)
+		return wd_fail(p, rc, EXIT_PMA, "typing the password");
+	if ((rc = wd_find(&p->b->wd, "#input_go", id, sizeof(id))) != WD_OK ||
+	    (rc = wd_execute(&p->b->wd, mark_js, NULL, NULL)) != WD_OK ||
+	    (rc = wd_click(&p->b->wd, id)) != WD_OK)
+		return wd_fail(p, rc, EXIT_PMA, "submitting the login form");
 
-	/* One attempt: wait for the navigation panel, or for the login error. */
-	until = now_s() + 60;
-	while (now_s() < until && !sync_stop) {
-		if ((rc = page_state(b, &pg)) != WD_OK) {
-			if (rc == WD_EW3C && (strcmp(b->wd.error, "javascript error") == 0 ||
-			                      strstr(b->wd.message, "navigat")))
-				goto again; /* the page is being replaced */
-			return wd_fail(b, rc, EXIT_PMA, "waiting for the login");
+	/* One login: wait for the navigation panel, or for the login error. */
+	until = now_ms() + LOGIN_WAIT_MS;
+	resubmit = now_ms() + LOGIN_CONFIRM_MS;
+	while (now_ms() < until && !stopping(p)) {
+		if ((rc = page_state(p, &pg)) != WD_OK) {
+			if (replacing(p, rc))
+				goto again;
+			return wd_fail(p, rc, EXIT_PMA, "waiting for the login");
 		}
 		if (pg.nav && !pg.loginform) {
 			log_debug("logged in: %s", pg.url);
 			return EXIT_OK;
 		}
 		if (pg.error[0]) {
-			snprintf(b->err, b->errlen, "phpMyAdmin rejected the login of '%s': %s",
+			snprintf(p->err, p->errlen, "phpMyAdmin rejected the login of '%s': %s",
 			         user, pg.error);
 			return EXIT_LOGIN;
 		}
 		if (!pg.loginform && !pg.user && !pg.nav)
-			return not_pma(b, &pg, "after the login");
+			return not_pma(p, &pg, "after the login");
+		/* Still the marked page: the form did not go out. (Once it is out, chromedriver
+		 * holds page_state until the answer.) */
+		if (pg.armed && now_ms() >= resubmit) {
+			log_warn(
+			    "login: attempt %d of %d did not go out within %d s (the login page "
+			    "unchanged)%s",
+			    sent, LOGIN_ATTEMPTS, LOGIN_CONFIRM_MS / 1000,
+			    sent < LOGIN_ATTEMPTS ? ": submitting the form again" : "");
+			if (sent++ >= LOGIN_ATTEMPTS) {
+				snprintf(
+				    p->err, p->errlen,
+				    "the login did not start: %d submissions of the login form, "
+				    "each leaving the login page unchanged for %d s",
+				    LOGIN_ATTEMPTS, LOGIN_CONFIRM_MS / 1000);
+				return EXIT_PMA;
+			}
+			if ((rc = run_js(p, login_submit_js, msg, sizeof(msg))) != WD_OK)
+				return wd_fail(p, rc, EXIT_PMA, "submitting the login form");
+			resubmit = now_ms() + LOGIN_CONFIRM_MS;
+		}
 	again:
 		sleep_ms(POLL_MS);
 	}
-	if (sync_stop)
-		return wd_fail(b, WD_ETRANSPORT, EXIT_PMA, "waiting for the login");
-	snprintf(b->err, b->errlen, "the login did not complete within 60 s (%s)", pg.url);
+	if (stopping(p))
+		return wd_fail(p, WD_ETRANSPORT, EXIT_PMA, "waiting for the login");
+	snprintf(p->err, p->errlen, "the login did not complete within %d s (%s)",
+	         LOGIN_WAIT_MS / 1000, pg.url);
 	return EXIT_LOGIN;
 }
 
@@ -429,8 +365,77 @@ static const char export_form_js[] =
     "if(f.elements['charset']) set('charset','utf-8');"
     "return m;";
 
-static const char go_js[] = "var g=document.getElementById('buttonGo');"
-                            "g.scrollIntoView({block:'center',behavior:'instant'}); return true;";
+/*
+ * Arm the page before a submission: record, on this document, the clicks, the export form's
+ * submit events (and whether a handler prevented them) and the fields that failed the
+ * browser's validation. A new document has none of it: the page changed. Returns where the
+ * Export button's centre is.
+ */
+static const char arm_js[] =
+    "window.__pmacache={clicks:[],submits:0,prevented:0,invalid:[]};"
+    "if(!window.__pmacache_on){window.__pmacache_on=1;"
+    " document.addEventListener('click',function(e){var s=window.__pmacache,t=e.target;"
+    "  if(s&&s.clicks.length<8)s.clicks.push((t.id?'#'+t.id:t.tagName.toLowerCase())+'@'+"
+    "  Math.round(e.clientX)+','+Math.round(e.clientY));},true);"
+    " document.addEventListener('invalid',function(e){var s=window.__pmacache;"
+    "  if(s)s.invalid.push(e.target.name||e.target.id);},true);"
+    " document.addEventListener('submit',function(e){var s=window.__pmacache;"
+    "  if(s&&e.target.name==='dump')s.submits++;},true);"
+    " window.addEventListener('submit',function(e){var s=window.__pmacache;"
+    "  if(s&&e.target.name==='dump'&&e.defaultPrevented)s.prevented++;});}"
+    "var g=document.getElementById('buttonGo');"
+    "g.scrollIntoView({block:'center',behavior:'instant'});"
+    "var r=g.getBoundingClientRect();"
+    "return Math.round(r.left+r.width/2)+','+Math.round(r.top+r.height/2);";
+
+/* What became of a submission, on the page it was made from. */
+static const char probe_js[] =
+    "var s=window.__pmacache,g=document.getElementById('buttonGo'),"
+    " r=g?g.getBoundingClientRect():null;"
+    "return {armed:!!s, go:!!g,"
+    " at:r?Math.round(r.left+r.width/2)+','+Math.round(r.top+r.height/2):'',"
+    " clicks:s?s.clicks.join(' '):'', submits:s?s.submits:0, prevented:s?s.prevented:0,"
+    " invalid:s?s.invalid.join(' '):'',"
+    " ajax:(window.jQuery?jQuery.active+(jQuery.timers?jQuery.timers.length:0):0)+"
+    "  (window.AJAX&&AJAX.active?1:0)};";
+
+/* What phpMyAdmin's own scripts have under way: jQuery's requests and animations, and its
+ * page loader's request. */
+static const char ajax_js[] =
+    "return (window.jQuery?jQuery.active+(jQuery.timers?jQuery.timers.length:0):0)+"
+    " (window.AJAX&&AJAX.active?1:0);";
+
+/* Submit the form the way its Export button does, without a pointer: no coordinates. */
+static const char submit_js[] =
+    "var f=document.forms['dump'],g=document.getElementById('buttonGo');"
+    "if(!f||!g) return 'no export form';"
+    "if(f.requestSubmit) f.requestSubmit(g); else g.click();"
+    "return '';";
+
+struct probe {
+	int armed, go, submits, prevented, ajax;
+	char at[32], clicks[256], invalid[128];
+};
+
+static int probe(struct pma *p, struct probe *pr)
+{
+	struct json_object *v = NULL;
+	int rc = wd_execute(&p->b->wd, probe_js, NULL, &v);
+
+	memset(pr, 0, sizeof(*pr));
+	if (rc != WD_OK)
+		return rc;
+	pr->armed = get_int(v, "armed");
+	pr->go = get_int(v, "go");
+	pr->submits = get_int(v, "submits");
+	pr->prevented = get_int(v, "prevented");
+	pr->ajax = get_int(v, "ajax");
+	get_str(v, "at", pr->at, sizeof(pr->at));
+	get_str(v, "clicks", pr->clicks, sizeof(pr->clicks));
+	get_str(v, "invalid", pr->invalid, sizeof(pr->invalid));
+	json_object_put(v);
+	return WD_OK;
+}
 
 static int dir_scan(const char *dir, char *done, size_t len, long long *partial)
 {
@@ -463,6 +468,52 @@ static int dir_scan(const char *dir, char *done, size_t len, long long *partial)
 	return pending;
 }
 
+/*
+ * The download watcher. Done when no .crdownload is left and the file's size held for
+ * stable_polls polls. A download that was cut off (the connection dropped mid-body) makes
+ * Chromium delete its .crdownload: a partial file that vanishes without a finished one is a
+ * failed export.
+ */
+struct dl_watch {
+	const struct dl_limits *lim;
+	const char *dir;
+	char file[1600];   /* the finished file, once there */
+	long long size;    /* its size, or the partial files' */
+	long long last;    /* the finished size at the poll before */
+	long long partial; /* the partial files' size when last seen */
+	int stable;        /* polls the finished size held */
+	int vanished;      /* polls since the partial file went, none finished */
+	int started;       /* a partial file was seen */
+};
+
+enum dl_state { DL_NOTHING, DL_RUNNING, DL_DONE, DL_CUT };
+
+static void dl_init(struct dl_watch *w, const char *dir, const struct dl_limits *lim)
+{
+	memset(w, 0, sizeof(*w));
+	w->lim = lim;
+	w->dir = dir;
+	w->last = -1;
+}
+
+static enum dl_state dl_poll(struct dl_watch *w)
+{
+	if (dir_scan(w->dir, w->file, sizeof(w->file), &w->size)) {
+		w->started = 1;
+		w->vanished = 0;
+		w->partial = w->size;
+		return DL_RUNNING;
+	}
+	if (w->file[0]) {
+		w->stable = w->size == w->last ? w->stable + 1 : 0;
+		w->last = w->size;
+		return w->stable >= w->lim->stable_polls ? DL_DONE : DL_RUNNING;
+	}
+	if (w->started && ++w->vanished >= w->lim->vanished_polls)
+		return DL_CUT;
+	return w->started ? DL_RUNNING : DL_NOTHING;
+}
+
 /* The export page of pma_db.pma_table. */
 static void export_url(const struct conf *c, char *url, size_t len)
 {
@@ -481,20 +532,20 @@ static void export_url(const struct conf *c, char *url, size_t len)
  * phpMyAdmin ends every CSV row, the last one too, with a line end. A download that does not
  * is cut off, even where the cut leaves whole-looking fields (a bare NULL cut to "NU").
  */
-static int ends_with_eol(struct browser *b, const char *file, long long size)
+static int ends_with_eol(struct pma *p, const char *file, long long size)
 {
 	char c = 0;
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0 || (size > 0 && pread(fd, &c, 1, size - 1) != 1)) {
-		snprintf(b->err, b->errlen, "%s: %s", file, strerror(errno));
+		snprintf(p->err, p->errlen, "%s: %s", file, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return EXIT_EXPORT;
 	}
 	close(fd);
 	if (size > 0 && c != '\n') {
-		snprintf(b->err, b->errlen,
+		snprintf(p->err, p->errlen,
 		         "%s: the export ends without a line end, after %lld bytes (is the export "
 		         "truncated?)",
 		         file, size);
@@ -504,127 +555,277 @@ static int ends_with_eol(struct browser *b, const char *file, long long size)
 }
 
 /* The export was answered with a page that replaced the export form. */
-static int export_page(struct browser *b, const struct page *pg)
+static int export_page(struct pma *p, const struct page *pg)
 {
 	if (pg->user || pg->loginform) {
-		snprintf(b->err, b->errlen, "the export asked for a login again");
+		snprintf(p->err, p->errlen, "the export asked for a login again");
 		return EXIT_LOGIN;
 	}
 	if (pg->nav || pg->error[0]) {
-		snprintf(b->err, b->errlen, "the export failed: phpMyAdmin shows '%s'",
+		snprintf(p->err, p->errlen, "the export failed: phpMyAdmin shows '%s'",
 		         pg->error[0] ? pg->error : pg->text);
 		return EXIT_EXPORT;
 	}
-	return not_pma(b, pg, "exporting");
+	return not_pma(p, pg, "exporting");
 }
 
-static int export_table(struct browser *b, const char *url, char *csv_path, size_t pathlen)
+/* Be on the export page with its form, after the login. */
+static int open_export_page(struct pma *p, const char *url)
 {
-	struct json_object *v = NULL;
 	struct page pg;
-	char id[128], file[1600];
-	long long size = -1, last = -2, partial = 0;
-	double until, report = 0, alive = 0;
-	int rc, stable = 0, started = 0, vanished = 0;
+	int rc;
 
-	sync_phase("export", -1, -1);
-	if ((rc = page_state(b, &pg)) != WD_OK)
-		return wd_fail(b, rc, EXIT_BROWSER, "reading the export page");
+	if ((rc = page_state(p, &pg)) != WD_OK)
+		return wd_fail(p, rc, EXIT_BROWSER, "reading the export page");
 	if (!pg.go && pg.nav) { /* logged in, but phpMyAdmin went to its start page */
-		if ((rc = wd_navigate(&b->wd, url)) != WD_OK)
-			return wd_fail(b, rc, EXIT_PMA, "opening the export page");
-		if ((rc = page_state(b, &pg)) != WD_OK)
-			return wd_fail(b, rc, EXIT_BROWSER, "reading the export page");
+		if ((rc = wd_navigate(&p->b->wd, url)) != WD_OK)
+			return wd_fail(p, rc, EXIT_PMA, "opening the export page");
+		if ((rc = page_state(p, &pg)) != WD_OK)
+			return wd_fail(p, rc, EXIT_BROWSER, "reading the export page");
 	}
-	if (!pg.go) {
-		if (pg.user || pg.loginform) {
-			snprintf(b->err, b->errlen, "the export page asked for a login again");
-			return EXIT_LOGIN;
-		}
-		if (pg.nav) {
-			snprintf(b->err, b->errlen, "no export form for %s.%s: %s", b->c->pma_db,
-			         b->c->pma_table, pg.error[0] ? pg.error : pg.text);
-			return EXIT_EXPORT;
-		}
-		return not_pma(b, &pg, "opening the export page");
+	if (pg.go)
+		return EXIT_OK;
+	if (pg.user || pg.loginform) {
+		snprintf(p->err, p->errlen, "the export page asked for a login again");
+		return EXIT_LOGIN;
 	}
-	if ((rc = wd_execute(&b->wd, export_form_js, NULL, &v)) != WD_OK)
-		return wd_fail(b, rc, EXIT_EXPORT, "setting the export options");
-	if (json_object_get_string(v) && json_object_get_string(v)[0]) {
-		snprintf(b->err, b->errlen, "the export form lacks: %s", json_object_get_string(v));
-		json_object_put(v);
+	if (pg.nav) {
+		snprintf(p->err, p->errlen, "no export form for %s.%s: %s", p->c->pma_db,
+		         p->c->pma_table, pg.error[0] ? pg.error : pg.text);
 		return EXIT_EXPORT;
 	}
-	json_object_put(v);
-	v = NULL;
-	if ((rc = wd_execute(&b->wd, go_js, NULL, NULL)) != WD_OK ||
-	    (rc = wd_find(&b->wd, "#buttonGo", id, sizeof(id))) != WD_OK)
-		return wd_fail(b, rc, EXIT_EXPORT, "finding the Export button");
-	if ((rc = wd_click(&b->wd, id)) != WD_OK) {
-		if (rc != WD_EW3C || strcmp(b->wd.error, "element click intercepted") != 0)
-			return wd_fail(b, rc, EXIT_EXPORT, "clicking Export");
-		/* The console bar or a scroll animation is in the way: click it directly. */
-		if ((rc = wd_execute(&b->wd, "document.getElementById('buttonGo').click();", NULL,
-		                     NULL)) != WD_OK)
-			return wd_fail(b, rc, EXIT_EXPORT, "clicking Export");
-	}
+	return not_pma(p, &pg, "opening the export page");
+}
 
-	/*
-	 * The download: done when no .crdownload is left and the file's size is stable. A
-	 * download that was cut off (the connection dropped mid-body) makes Chromium delete its
-	 * .crdownload: a partial file that vanishes without a finished one is a failed export.
-	 * The page is read every second: a crashed Chromium fails the read, and a page that
-	 * replaced the export form (an error answered instead of a file) is the answer.
-	 */
-	until = now_s() + (b->c->sync_timeout > 10 ? b->c->sync_timeout : 10);
-	while (!sync_stop && now_s() < until) {
-		int pending = dir_scan(b->dl, file, sizeof(file), &size);
-		if (pending) {
-			started = 1;
-			vanished = 0;
-			partial = size;
-		}
-		if (!pending && file[0]) {
-			stable = size == last ? stable + 1 : 0;
-			last = size;
-			if (stable >= 2) {
-				snprintf(csv_path, pathlen, "%s", file);
-				sync_phase("download", -1, size);
-				return ends_with_eol(b, file, size);
-			}
-		} else if (!pending && started && ++vanished >= 2) {
-			snprintf(b->err, b->errlen,
-			         "the export download was cut off after %lld bytes (the browser "
-			         "dropped the partial file)",
-			         partial);
+/* Set the export options and arm the page; where the Export button is goes to at. */
+static int fill_form(struct pma *p, char *at, size_t atlen)
+{
+	char missing[256];
+	int rc;
+
+	if ((rc = run_js(p, export_form_js, missing, sizeof(missing))) != WD_OK)
+		return wd_fail(p, rc, EXIT_EXPORT, "setting the export options");
+	if (missing[0]) {
+		snprintf(p->err, p->errlen, "the export form lacks: %s", missing);
+		return EXIT_EXPORT;
+	}
+	if ((rc = run_js(p, arm_js, at, atlen)) != WD_OK)
+		return wd_fail(p, rc, EXIT_EXPORT, "finding the Export button");
+	return EXIT_OK;
+}
+
+/* The first attempt clicks Export the way a user does; later ones submit the form. */
+static int submit(struct pma *p, int attempt)
+{
+	char id[128], msg[64];
+	int rc;
+
+	if (attempt > 1) {
+		if ((rc = run_js(p, submit_js, msg, sizeof(msg))) != WD_OK)
+			return wd_fail(p, rc, EXIT_EXPORT, "submitting the export form");
+		if (msg[0]) {
+			snprintf(p->err, p->errlen, "submitting the export form: %s", msg);
 			return EXIT_EXPORT;
 		}
-		if (now_s() - report > 0.5) {
-			report = now_s();
-			sync_phase("download", -1, size);
-		}
-		if (b->driver > 0 && proc_exited(b->driver)) {
-			b->driver = 0;
-			snprintf(b->err, b->errlen, "chromedriver died during the download");
+		return EXIT_OK;
+	}
+	if ((rc = wd_find(&p->b->wd, "#buttonGo", id, sizeof(id))) != WD_OK)
+		return wd_fail(p, rc, EXIT_EXPORT, "finding the Export button");
+	if ((rc = wd_click(&p->b->wd, id)) != WD_OK) {
+		if (rc != WD_EW3C || strcmp(p->b->wd.error, "element click intercepted") != 0)
+			return wd_fail(p, rc, EXIT_EXPORT, "clicking Export");
+		/* The console bar or a scroll animation is in the way: click it directly. */
+		if ((rc = wd_execute(&p->b->wd, "document.getElementById('buttonGo').click();",
+		                     NULL, NULL)) != WD_OK)
+			return wd_fail(p, rc, EXIT_EXPORT, "clicking Export");
+	}
+	return EXIT_OK;
+}
+
+/* confirm()'s answer when the submission did not show within its time. */
+#define NOT_OUT (-1)
+
+/*
+ * Whether the submission went out within ms: a download started, or the page changed.
+ * Returns EXIT_OK if it did, NOT_OUT if not (pr says what the page saw), or an exit code.
+ */
+static int confirm(struct pma *p, struct dl_watch *w, int ms, struct probe *pr)
+{
+	long long until = now_ms() + ms, next_probe = 0;
+	struct page pg;
+	int rc;
+
+	memset(pr, 0, sizeof(*pr));
+	while (!stopping(p)) {
+		if (dl_poll(w) != DL_NOTHING)
+			return EXIT_OK;
+		if (browser_driver_died(p->b)) {
+			snprintf(p->err, p->errlen, "chromedriver died during the export");
 			return EXIT_BROWSER;
 		}
-		if (now_s() - alive > 1.0) {
-			alive = now_s();
-			if ((rc = page_state(b, &pg)) != WD_OK)
-				return wd_fail(b, rc, EXIT_BROWSER, "waiting for the download");
-			if (!started && !file[0] && !pg.go) /* shown instead of saved */
-				return export_page(b, &pg);
+		if (now_ms() >= next_probe) {
+			next_probe = now_ms() + w->lim->page_ms / 4;
+			if ((rc = probe(p, pr)) != WD_OK && !replacing(p, rc))
+				return wd_fail(p, rc, EXIT_BROWSER, "waiting for the export");
+			if (rc == WD_OK && (!pr->armed || !pr->go)) {
+				if (dl_poll(w) != DL_NOTHING)
+					return EXIT_OK;
+				/* A new document: the answer, unless the export page again */
+				if ((rc = page_state(p, &pg)) != WD_OK)
+					return wd_fail(p, rc, EXIT_BROWSER,
+					               "waiting for the export");
+				if (!pg.go || pg.error[0])
+					return EXIT_OK;
+				log_warn("export: the export page was loaded again (%s)", pg.url);
+				return NOT_OUT;
+			}
 		}
-		sleep_ms(POLL_MS);
+		if (now_ms() >= until)
+			return NOT_OUT;
+		sleep_ms(w->lim->poll_ms);
 	}
-	if (sync_stop)
-		return wd_fail(b, WD_ETRANSPORT, EXIT_EXPORT, "waiting for the download");
+	return wd_fail(p, WD_ETRANSPORT, EXIT_EXPORT, "waiting for the export to start");
+}
+
+/* Wait up to ms for phpMyAdmin's own requests and animations to end; how many are left
+ * goes to left. */
+static int settle(struct pma *p, int ms, int *left)
+{
+	long long until = now_ms() + ms;
+	struct json_object *v = NULL;
+	int rc;
+
+	for (;;) {
+		if ((rc = wd_execute(&p->b->wd, ajax_js, NULL, &v)) != WD_OK)
+			return wd_fail(p, rc, EXIT_BROWSER, "waiting for phpMyAdmin's requests");
+		*left = json_object_get_int(v);
+		json_object_put(v);
+		v = NULL;
+		if (*left == 0 || now_ms() >= until)
+			return EXIT_OK;
+		if (stopping(p))
+			return wd_fail(p, WD_ETRANSPORT, EXIT_EXPORT, "waiting for phpMyAdmin");
+		sleep_ms(100);
+	}
+}
+
+/* Submit the export form until the export goes out: at most lim->attempts times. */
+static int submit_export(struct pma *p, struct dl_watch *w)
+{
+	const struct dl_limits *lim = w->lim;
+	struct probe pr;
+	char at[32];
+	int attempt, code, left = 0;
+
+	for (attempt = 1;; attempt++) {
+		/* The page moves while phpMyAdmin's own requests and animations run (its SQL
+		 * console starts when config/get answers, and the Export button moves): each
+		 * attempt waits for them to end first. */
+		if ((code = settle(p, lim->settle_ms, &left)) != EXIT_OK)
+			return code;
+		if ((code = fill_form(p, at, sizeof(at))) != EXIT_OK)
+			return code;
+		if (attempt == 1)
+			log_debug("export: clicking Export at %s%s", at,
+			          left ? " (phpMyAdmin's requests did not settle)" : "");
+		else
+			log_info(
+			    "export: attempt %d of %d: phpMyAdmin's requests %s; the form read "
+			    "again, submitting it",
+			    attempt, lim->attempts, left ? "did not settle" : "settled");
+		if ((code = submit(p, attempt)) != EXIT_OK)
+			return code;
+		if ((code = confirm(p, w, lim->confirm_ms, &pr)) != NOT_OUT) {
+			if (code == EXIT_OK && attempt > 1)
+				log_info("export: attempt %d went out", attempt);
+			return code;
+		}
+		log_warn("export: attempt %d of %d did not go out within %.1f s: no download, the "
+		         "page unchanged (Export was at %s, now %s; clicks seen: %s; submit "
+		         "events: %d, prevented: %d; invalid fields: %s; phpMyAdmin requests "
+		         "under way: %d)",
+		         attempt, lim->attempts, lim->confirm_ms / 1000.0, at,
+		         pr.at[0] ? pr.at : "?", pr.clicks[0] ? pr.clicks : "none", pr.submits,
+		         pr.prevented, pr.invalid[0] ? pr.invalid : "none", pr.ajax);
+		if (attempt >= lim->attempts) {
+			snprintf(
+			    p->err, p->errlen,
+			    "the export did not start: %d submissions of the export form, each "
+			    "followed by neither a download nor a new page within %.0f s "
+			    "(last: clicks seen: %s; submit events: %d, prevented: %d)",
+			    attempt, lim->confirm_ms / 1000.0, pr.clicks[0] ? pr.clicks : "none",
+			    pr.submits, pr.prevented);
+			return EXIT_EXPORT;
+		}
+	}
+}
+
+/* Wait for the export's download to finish; its path goes to csv_path. */
+static int download(struct pma *p, struct dl_watch *w, char *csv_path, size_t pathlen)
+{
+	const struct dl_limits *lim = w->lim;
+	int wait_s = p->c->sync_timeout > lim->min_wait_s ? p->c->sync_timeout : lim->min_wait_s;
+	long long until = now_ms() + (long long)wait_s * 1000, report = 0, page = 0;
+	struct page pg;
+	int rc;
+
+	while (!stopping(p) && now_ms() < until) {
+		switch (dl_poll(w)) {
+		case DL_DONE:
+			snprintf(csv_path, pathlen, "%s", w->file);
+			phase(p, "download", w->size);
+			return ends_with_eol(p, w->file, w->size);
+		case DL_CUT:
+			snprintf(p->err, p->errlen,
+			         "the export download was cut off after %lld bytes (the browser "
+			         "dropped the partial file)",
+			         w->partial);
+			return EXIT_EXPORT;
+		default:
+			break;
+		}
+		if (now_ms() - report > lim->report_ms) {
+			report = now_ms();
+			phase(p, "download", w->size);
+		}
+		if (browser_driver_died(p->b)) {
+			snprintf(p->err, p->errlen, "chromedriver died during the download");
+			return EXIT_BROWSER;
+		}
+		/* A crashed Chromium fails the read; a page that replaced the export form (an
+		 * error answered instead of a file) is the answer. */
+		if (now_ms() - page > lim->page_ms) {
+			page = now_ms();
+			if ((rc = page_state(p, &pg)) != WD_OK)
+				return wd_fail(p, rc, EXIT_BROWSER, "waiting for the download");
+			if (!w->started && !w->file[0] && (!pg.go || !pg.armed))
+				return export_page(p, &pg);
+		}
+		sleep_ms(lim->poll_ms);
+	}
+	if (stopping(p))
+		return wd_fail(p, WD_ETRANSPORT, EXIT_EXPORT, "waiting for the download");
 	/* Nothing came: say what the page says, if anything. */
-	if (page_state(b, &pg) == WD_OK && pg.error[0])
-		snprintf(b->err, b->errlen, "the export failed: %s", pg.error);
+	if (page_state(p, &pg) == WD_OK && pg.error[0])
+		snprintf(p->err, p->errlen, "the export failed: %s", pg.error);
 	else
-		snprintf(b->err, b->errlen, "the export download did not finish in time");
+		snprintf(p->err, p->errlen, "the export download did not finish in time");
 	return EXIT_EXPORT;
+}
+
+static int export_table(struct pma *p, const char *url, char *csv_path, size_t pathlen)
+{
+	struct dl_watch w;
+	int code;
+
+	phase(p, "export", -1);
+	if ((code = open_export_page(p, url)) != EXIT_OK)
+		return code;
+	dl_init(&w, p->b->dl, &dl_limits);
+	if ((code = submit_export(p, &w)) != EXIT_OK)
+		return code;
+	phase(p, "download", w.size);
+	return download(p, &w, csv_path, pathlen);
 }
 
 /* --check --login: after the login, the table's export page must show its form. */
@@ -639,7 +840,7 @@ static const char structure_js[] =
     "var p=document.getElementById('page_content');"
     "return 'no column list: '+(p?p.innerText.slice(0,120):document.title);";
 
-static int check_table(struct browser *b, const char *url)
+static int check_table(struct pma *p, const char *url)
 {
 	struct json_object *v = NULL;
 	struct page pg;
@@ -652,28 +853,28 @@ static int check_table(struct browser *b, const char *url)
 		return EXIT_PMA;
 	snprintf(structure, sizeof(structure), "%.*sroute=/table/structure%s", (int)(r - url), url,
 	         r + strlen("route=/table/export"));
-	if ((rc = wd_navigate(&b->wd, structure)) != WD_OK)
-		return wd_fail(b, rc, EXIT_PMA, "opening the table's page");
-	if ((rc = wd_execute(&b->wd, structure_js, NULL, &v)) != WD_OK)
-		return wd_fail(b, rc, EXIT_BROWSER, "reading the table's page");
+	if ((rc = wd_navigate(&p->b->wd, structure)) != WD_OK)
+		return wd_fail(p, rc, EXIT_PMA, "opening the table's page");
+	if ((rc = wd_execute(&p->b->wd, structure_js, NULL, &v)) != WD_OK)
+		return wd_fail(p, rc, EXIT_BROWSER, "reading the table's page");
 	if (json_object_get_string(v) && *json_object_get_string(v)) {
-		snprintf(b->err, b->errlen, "no such table? phpMyAdmin's structure page: %s",
+		snprintf(p->err, p->errlen, "no such table? phpMyAdmin's structure page: %s",
 		         json_object_get_string(v));
-		one_line(b->err);
+		one_line(p->err);
 		json_object_put(v);
 		return EXIT_EXPORT;
 	}
 	json_object_put(v);
-	if ((rc = wd_navigate(&b->wd, url)) != WD_OK)
-		return wd_fail(b, rc, EXIT_PMA, "opening the export page");
-	if ((rc = page_state(b, &pg)) != WD_OK)
-		return wd_fail(b, rc, EXIT_BROWSER, "reading the export page");
+	if ((rc = wd_navigate(&p->b->wd, url)) != WD_OK)
+		return wd_fail(p, rc, EXIT_PMA, "opening the export page");
+	if ((rc = page_state(p, &pg)) != WD_OK)
+		return wd_fail(p, rc, EXIT_BROWSER, "reading the export page");
 	if (pg.go)
 		return EXIT_OK;
-	if ((rc = export_page(b, &pg)) != EXIT_OK)
+	if ((rc = export_page(p, &pg)) != EXIT_OK)
 		return rc;
-	snprintf(b->err, b->errlen, "%s.%s: no export form (does the table exist?): '%s'",
-	         b->c->pma_db, b->c->pma_table, pg.text);
+	snprintf(p->err, p->errlen, "%s.%s: no export form (does the table exist?): '%s'",
+	         p->c->pma_db, p->c->pma_table, pg.text);
 	return EXIT_EXPORT;
 }
 
@@ -683,76 +884,34 @@ int pma_check_login(const struct conf *c, char *tmpdir, size_t tmplen, char *err
 	int code;
 
 	pma_login_only = 1;
-	code = pma_export(c, tmpdir, tmplen, csv, sizeof(csv), err, errlen);
+	code = pma_export(c, NULL, tmpdir, tmplen, csv, sizeof(csv), err, errlen);
 	pma_login_only = 0;
 	return code;
 }
 
-int pma_export(const struct conf *c, char *tmpdir, size_t tmplen, char *csv_path, size_t pathlen,
-               char *err, size_t errlen)
+int pma_export(const struct conf *c, const struct pma_hooks *hooks, char *tmpdir, size_t tmplen,
+               char *csv_path, size_t pathlen, char *err, size_t errlen)
 {
 	struct browser b;
-	char pw[1024], sub[1300], url[2048], *caps = NULL;
-	int code, rc;
+	struct pma p = {c, hooks, &b, err, errlen};
+	char pw[1024], url[2048];
+	int code;
 
 	memset(&b, 0, sizeof(b));
-	b.c = c;
-	b.err = err;
-	b.errlen = errlen;
 	tmpdir[0] = csv_path[0] = '\0';
 	if (read_password(c, pw, sizeof(pw), err, errlen) < 0)
 		return EXIT_CONFIG;
-	if (wd_init(&b.wd, c->webdriver_url) != WD_OK) {
-		snprintf(err, errlen, "%s", b.wd.message);
-		code = EXIT_BROWSER;
-		goto out;
-	}
-	b.wd.abort = stop_requested;
-
-	snprintf(b.dir, sizeof(b.dir), "%s/tmp.browser.XXXXXX", c->cache_dir);
-	if (mkdtemp(b.dir) == NULL) {
-		snprintf(err, errlen, "%s: %s", b.dir, strerror(errno));
-		code = EXIT_WRITE;
-		goto out;
-	}
+	code = browser_start(&b, c, hooks ? hooks->stop : NULL, err, errlen);
 	snprintf(tmpdir, tmplen, "%s", b.dir);
-	snprintf(b.dl, sizeof(b.dl), "%s/downloads", b.dir);
-	snprintf(sub, sizeof(sub), "%s/home", b.dir);
-	if (mkdir(b.dl, 0700) < 0 || mkdir(sub, 0700) < 0) {
-		snprintf(err, errlen, "%s: %s", b.dl, strerror(errno));
-		code = EXIT_WRITE;
-		goto out;
+	if (code == EXIT_OK) {
+		export_url(c, url, sizeof(url));
+		code = login(&p, c->pma_url, c->pma_user, pw);
+		explicit_bzero(pw, sizeof(pw));
+		if (code == EXIT_OK)
+			code = pma_login_only ? check_table(&p, url)
+			                      : export_table(&p, url, csv_path, pathlen);
 	}
-
-	if (c->webdriver_url[0] == '\0' && (code = start_driver(&b)) != EXIT_OK)
-		goto out;
-	if ((caps = capabilities(&b)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		code = EXIT_BROWSER;
-		goto out;
-	}
-	if ((rc = wd_new_session(&b.wd, caps)) != WD_OK) {
-		code = wd_fail(&b, rc, EXIT_BROWSER, "starting Chromium");
-		if (code == EXIT_PMA)
-			code = EXIT_BROWSER;
-		goto out;
-	}
-	export_url(c, url, sizeof(url));
-	if ((code = login(&b, c->pma_url, c->pma_user, pw)) != EXIT_OK)
-		goto out;
 	explicit_bzero(pw, sizeof(pw));
-	code = pma_login_only ? check_table(&b, url) : export_table(&b, url, csv_path, pathlen);
-out:
-	explicit_bzero(pw, sizeof(pw));
-	free(caps);
-	/* Always end the session and the driver, whatever happened above. */
-	if (b.wd.session[0]) {
-		b.wd.abort = NULL;
-		b.wd.timeout_ms = 5000;
-		wd_delete_session(&b.wd);
-	}
-	proc_stop(b.driver, 3000);
-	proc_reap_all(1000);
-	wd_free(&b.wd);
+	browser_stop(&b);
 	return code;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GZ_LEVEL 1 /* fast: the copy exists to save bandwidth, not disk */
@@ -28,30 +29,129 @@ static void csv_progress(void *arg, long long rows, long long bytes)
 	phase(o, "convert", rows, bytes);
 }
 
+/* The column list of snapshot id, as the converter wrote it (caller frees), or NULL. A
+ * snapshot of an earlier version has none (its list is in meta.json): nothing to compare. */
+static char *snap_columns(const char *cache_dir, const char *id, size_t max)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "snapshots/%s/%s", id, CACHE_COLUMNS);
+	return cache_read_alloc(cache_dir, path, max, NULL);
+}
+
+/* Write len bytes of text as tmpdir/name, fsynced. Returns 0, or -1 with err set. */
+static int put_file(const char *tmpdir, const char *name, const char *text, size_t len, char *err,
+                    size_t errlen)
+{
+	char path[4200];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0 ||
+	    cache_write_all(fd, text, len, -1) < 0 || fsync(fd) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* The clock's second. Not time(2): it reads a coarse clock that can lag clock_gettime()
+ * by a tick, so right after waiting for a new second it may still name the old one. */
+static time_t clock_now(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec;
+}
+
+/*
+ * No two snapshots share an mtime second: nginx's ETag ("<mtime>-<size>") and Last-Modified
+ * (for If-Modified-Since) come from it. If the current one was published in this very second,
+ * wait for the next (never move the time ahead of the clock). A current snapshot more than a
+ * second ahead (the clock was set back) is not waited for. Returns 0, or -1 when stopped.
+ */
+/* Whether a stop (signal or sync_timeout) came: then SNAP_ESTOPPED, "stopped before WHAT". */
+static int stopped(const struct snap_opts *o, const char *name, const char *what,
+                   enum snap_fail *rc, char *err, size_t errlen)
+{
+	if (o->stop == NULL || !*o->stop)
+		return 0;
+	snprintf(err, errlen, "%s: stopped before %s", name, what);
+	*rc = SNAP_ESTOPPED;
+	return 1;
+}
+
+static int after_second(time_t prev, volatile sig_atomic_t *stop)
+{
+	struct timespec now, until = {prev + 1, 0};
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (now.tv_sec > prev)
+		return 0;
+	if (prev - now.tv_sec > 1) {
+		log_warn("the current snapshot's time is %lld s ahead of the clock; the new one "
+		         "takes the clock's time",
+		         (long long)(prev - now.tv_sec));
+		return 0;
+	}
+	while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &until, NULL) == EINTR)
+		if (stop && *stop)
+			return -1;
+	return 0;
+}
+
 enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *o,
                           struct snap_result *r, char *err, size_t errlen)
 {
-	char tmpdir[4096], path[4200], iso[32], why[512];
+	char tmpdir[4096], path[4200], iso[32], why[512], *prev_cols = NULL;
 	struct cache_snap prev;
 	struct csv_result cr;
 	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0};
+	struct csv_opts copts;
 	struct gz *gz = NULL;
-	struct json_object *meta = NULL, *cols = NULL;
+	struct json_object *meta = NULL;
 	struct timespec times[2];
 	struct stat st;
 	enum snap_fail rc = SNAP_EWRITE;
-	int have_prev, gz_fd = -1, meta_fd = -1, dfd = -1;
-	time_t t;
+	int prev_rc, have_prev, gz_fd = -1, dfd = -1;
+	time_t t, prev_mtime = 0;
 	const char *mtext;
 
 	memset(r, 0, sizeof(*r));
 	memset(&cr, 0, sizeof(cr));
-	have_prev = cache_current(o->cache_dir, &prev, 0, why, sizeof(why)) == 0;
+	tmpdir[0] = '\0';
+	prev_rc = cache_current(o->cache_dir, &prev, 0, why, sizeof(why));
+	have_prev = prev_rc == 0;
+	if (have_prev) {
+		prev_mtime = prev.mtime;
+	} else if (prev_rc < 0) {
+		/* A current snapshot the guard cannot read: it fails closed. */
+		if (!o->force) {
+			snprintf(
+			    err, errlen,
+			    "the current snapshot's row count cannot be read (%s), so the shrink "
+			    "guard cannot compare: use --force to replace it",
+			    why);
+			return SNAP_EINVALID;
+		}
+		log_warn("the current snapshot cannot be read (%s); replacing it (--force)", why);
+		if (cache_current_id(o->cache_dir, prev.id, sizeof(prev.id), why, sizeof(why)) == 0)
+			prev_mtime = (time_t)strtoll(prev.id, NULL, 16);
+	}
 
-	/* The snapshot's time. Strictly after the current one's, so that ids never repeat. */
-	t = time(NULL);
-	if (have_prev && t <= prev.mtime)
-		t = prev.mtime + 1;
+	/* Room for one more snapshot of about the current one's size (or of the input's). */
+	if (have_prev) {
+		long long need = prev.size + (prev.gz_size > 0 ? prev.gz_size : prev.size / 4);
+		if (fstat(csv_fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size * 2 > need)
+			need = st.st_size * 2;
+		cache_make_room(o->cache_dir, prev.id, need + need / 8 + 1024 * 1024);
+	}
+
+	/* The time written now is provisional: the publication's replaces it. */
+	t = clock_now();
 	cache_iso8601(t, iso, sizeof(iso));
 
 	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp.snap.XXXXXX", o->cache_dir);
@@ -78,10 +178,17 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	out.tap_arg = gz;
 
 	phase(o, "convert", 0, 0);
-	switch (csv_convert(csv_fd, name, &out, iso, &cr, csv_progress, (void *)o, err, errlen)) {
+	copts.max_field = o->max_field;
+	copts.stop = o->stop;
+	copts.progress = csv_progress;
+	copts.arg = (void *)o;
+	switch (csv_convert(csv_fd, name, &out, iso, &cr, &copts, err, errlen)) {
 	case 0:
 		break;
 	case -2: /* a write error is ours */
+		goto out;
+	case -3:
+		rc = SNAP_ESTOPPED;
 		goto out;
 	default: /* anything else is the export's fault */
 		rc = SNAP_EINVALID;
@@ -90,10 +197,14 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	if (cr.replaced)
 		log_warn("%s: %lld invalid UTF-8 sequences replaced by U+FFFD", name, cr.replaced);
 
-	/* Validation against the snapshot being served. */
+	/* Validation against the snapshot being served. The column lists are compared as the
+	 * converter writes them (one canonical text), whatever their length. */
 	if (have_prev) {
-		if (prev.columns[0] && strcmp(prev.columns, cr.columns) != 0)
-			log_warn("the columns changed: was %s, now %s", prev.columns, cr.columns);
+		prev_cols = snap_columns(o->cache_dir, prev.id, strlen(cr.columns) * 2 + 4096);
+		if ((prev_cols && strcmp(prev_cols, cr.columns) != 0) ||
+		    (prev_cols == NULL && errno == EFBIG))
+			log_warn("the columns changed: was %s, now %s",
+			         prev_cols ? prev_cols : "a much longer list", cr.columns);
 		if (!o->force && (double)cr.rows < o->min_rows_ratio * (double)prev.count) {
 			snprintf(err, errlen,
 			         "%s: %lld rows, fewer than min_rows_ratio %g of the %lld cached "
@@ -105,9 +216,23 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	}
 
 	phase(o, "swap", cr.rows, cr.bytes_out);
+	/* The publication's time, in the envelope too (the gzip copy reads it back). */
+	if (after_second(prev_mtime, o->stop) < 0) {
+		snprintf(err, errlen, "%s: stopped before the swap", name);
+		rc = SNAP_ESTOPPED;
+		goto out;
+	}
+	t = clock_now();
+	cache_iso8601(t, iso, sizeof(iso));
+	if (stopped(o, name, "the gzip copy", &rc, err, errlen))
+		goto out;
+	if (cache_write_all(out.fd, iso, strlen(iso), (off_t)csv_last_updated_off()) < 0) {
+		snprintf(err, errlen, "%s/%s: %s", tmpdir, CACHE_DATA, strerror(errno));
+		goto out;
+	}
 	r->gz_bytes = gz_finish(gz, out.fd, err, errlen);
 	gz = NULL;
-	if (r->gz_bytes < 0)
+	if (r->gz_bytes < 0 || stopped(o, name, "the fsyncs", &rc, err, errlen))
 		goto out;
 	if (fsync(out.fd) < 0) {
 		snprintf(err, errlen, "fsync %s/%s: %s", tmpdir, CACHE_DATA, strerror(errno));
@@ -128,24 +253,23 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	         (unsigned long long)st.st_size);
 
 	meta = json_object_new_object();
-	cols = json_tokener_parse(cr.columns);
 	json_object_object_add(meta, "etag", json_object_new_string(r->id));
 	json_object_object_add(meta, "count", json_object_new_int64(cr.rows));
 	json_object_object_add(meta, "size_bytes", json_object_new_int64(st.st_size));
 	json_object_object_add(meta, "gzip_bytes", json_object_new_int64(r->gz_bytes));
 	json_object_object_add(meta, "last_updated", json_object_new_string(iso));
-	json_object_object_add(meta, "columns", cols);
+	/* meta.json stays small (the responders read it); the column list has its own file. */
 	mtext = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN);
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_META);
-	if ((meta_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0 ||
-	    cache_write_all(meta_fd, mtext, strlen(mtext), -1) < 0 || fsync(meta_fd) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (put_file(tmpdir, CACHE_META, mtext, strlen(mtext), err, errlen) < 0 ||
+	    put_file(tmpdir, CACHE_COLUMNS, cr.columns, strlen(cr.columns), err, errlen) < 0)
 		goto out;
-	}
 	if ((dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) < 0) {
 		snprintf(err, errlen, "fsync %s: %s", tmpdir, strerror(errno));
 		goto out;
 	}
+	/* The last point to stop: from here on only the rename of the link is left. */
+	if (stopped(o, name, "the swap", &rc, err, errlen))
+		goto out;
 	if (cache_publish(o->cache_dir, tmpdir, r->id, err, errlen) < 0)
 		goto out;
 	tmpdir[0] = '\0'; /* it is published now */
@@ -158,19 +282,18 @@ out:
 		close(out.fd);
 	if (gz_fd >= 0)
 		close(gz_fd);
-	if (meta_fd >= 0)
-		close(meta_fd);
 	if (dfd >= 0)
 		close(dfd);
 	if (tmpdir[0]) {
-		const char *files[] = {CACHE_DATA, CACHE_DATA_GZ, CACHE_META};
-		for (size_t i = 0; i < 3; i++) {
+		const char *files[] = {CACHE_DATA, CACHE_DATA_GZ, CACHE_META, CACHE_COLUMNS};
+		for (size_t i = 0; i < 4; i++) {
 			snprintf(path, sizeof(path), "%s/%s", tmpdir, files[i]);
 			unlink(path);
 		}
 		rmdir(tmpdir);
 	}
 	json_object_put(meta);
+	free(prev_cols);
 	free(cr.columns);
 	return rc;
 }

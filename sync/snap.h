@@ -3,18 +3,27 @@
  * cache_dir, validates it against the current snapshot, writes the gzip copy and meta.json,
  * fsyncs everything and publishes it with cache_publish(). On any failure the temp folder is
  * removed and the current snapshot stays as it was.
+ *
+ * Before building, when the disk is short of room for another snapshot of about the current
+ * one's size, old snapshots (never the current one) are removed. The snapshot's time is the
+ * clock's at publication; if the current snapshot has the same second, the sync waits for the
+ * next one (at most a second), so ids, ETags and Last-Modified never repeat.
  */
 #ifndef PMACACHE_SNAP_H
 #define PMACACHE_SNAP_H
 
 #include <stddef.h>
 
-enum snap_fail { SNAP_OK, SNAP_EINVALID, SNAP_EWRITE };
+#include <signal.h>
+
+enum snap_fail { SNAP_OK, SNAP_EINVALID, SNAP_EWRITE, SNAP_ESTOPPED };
 
 struct snap_opts {
 	const char *cache_dir;
 	double min_rows_ratio;
-	int force; /* skip the shrink guard */
+	int force;                   /* skip the shrink guard */
+	size_t max_field;            /* max_field_bytes; 0: the default */
+	volatile sig_atomic_t *stop; /* set by a signal: stop reading, do not publish */
 	void (*phase)(void *arg, const char *phase, long long rows, long long bytes);
 	void *arg;
 };

@@ -1,7 +1,6 @@
 #include "wd.h"
 
 #include "../common/log.h"
-#include "csv.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -41,7 +40,7 @@ static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl
 {
 	struct wd *w = arg;
 	(void)a, (void)b, (void)c, (void)d;
-	return w->abort && w->abort() ? 1 : 0;
+	return w->abort && w->abort(w->abort_arg) ? 1 : 0;
 }
 
 int wd_init(struct wd *w, const char *base_url)
@@ -66,7 +65,7 @@ void wd_free(struct wd *w)
 	w->curl = NULL;
 }
 
-int wd_request(struct wd *w, const char *method, const char *path, const char *body,
+int wd_request(struct wd *w, const char *method, const char *path, struct json_object *body,
                struct json_object **value)
 {
 	struct curl_slist *hdrs = NULL;
@@ -106,7 +105,11 @@ int wd_request(struct wd *w, const char *method, const char *path, const char *b
 		         curl_easy_strerror(cc));
 		goto out;
 	}
-	if (body && (cc = curl_easy_setopt(c, CURLOPT_POSTFIELDS, body)) != CURLE_OK) {
+	/* The text stays in body's own buffer until body is put: curl does not copy it. */
+	if (body &&
+	    (cc = curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+	                           json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN))) !=
+	        CURLE_OK) {
 		snprintf(w->message, sizeof(w->message), "curl_easy_setopt: %s",
 		         curl_easy_strerror(cc));
 		goto out;
@@ -170,7 +173,7 @@ int wd_ready(struct wd *w)
 	return ready;
 }
 
-int wd_new_session(struct wd *w, const char *capabilities)
+int wd_new_session(struct wd *w, struct json_object *capabilities)
 {
 	struct json_object *v = NULL, *id;
 	int rc;
@@ -200,48 +203,47 @@ int wd_delete_session(struct wd *w)
 	return rc;
 }
 
-/* {"key":"<escaped s>"} into a malloc'd buffer. */
-static char *obj1(const char *key, const char *s)
+/* {"key":"s"}, or NULL without memory. */
+static struct json_object *obj1(const char *key, const char *s)
 {
-	size_t n = strlen(s), kn = strlen(key);
-	char *b = malloc(6 * n + kn + 16);
+	struct json_object *o = json_object_new_object(), *v = json_object_new_string(s);
 
-	if (b == NULL)
+	if (o == NULL || v == NULL || json_object_object_add(o, key, v) != 0) {
+		json_object_put(o);
+		json_object_put(v);
 		return NULL;
-	b[0] = '{';
-	b[1] = '"';
-	memcpy(b + 2, key, kn);
-	memcpy(b + 2 + kn, "\":\"", 3);
-	n = csv_json_escape(b + 5 + kn, s, n);
-	memcpy(b + 5 + kn + n, "\"}", 3);
-	return b;
+	}
+	return o;
+}
+
+/* A request with a body that may be NULL for want of memory. */
+static int request_body(struct wd *w, const char *method, const char *path,
+                        struct json_object *body, struct json_object **value)
+{
+	int rc;
+
+	if (body == NULL) {
+		snprintf(w->message, sizeof(w->message), "%s %s: out of memory", method, path);
+		return WD_EPROTO;
+	}
+	rc = wd_request(w, method, path, body, value);
+	json_object_put(body);
+	return rc;
 }
 
 int wd_navigate(struct wd *w, const char *url)
 {
-	char *body = obj1("url", url);
-	int rc;
-
-	if (body == NULL)
-		return WD_EPROTO;
-	rc = wd_request(w, "POST", "./url", body, NULL);
-	free(body);
-	return rc;
+	return request_body(w, "POST", "./url", obj1("url", url), NULL);
 }
 
 int wd_find(struct wd *w, const char *css, char *id, size_t idlen)
 {
-	struct json_object *v = NULL, *e;
-	char body[512];
-	size_t n;
+	struct json_object *body = obj1("value", css), *v = NULL, *e;
 	int rc;
 
-	n = (size_t)snprintf(body, sizeof(body), "{\"using\":\"css selector\",\"value\":\"");
-	if (strlen(css) * 6 + n + 3 > sizeof(body))
-		return WD_EPROTO;
-	n += csv_json_escape(body + n, css, strlen(css));
-	memcpy(body + n, "\"}", 3);
-	if ((rc = wd_request(w, "POST", "./element", body, &v)) != WD_OK)
+	if (body)
+		json_object_object_add(body, "using", json_object_new_string("css selector"));
+	if ((rc = request_body(w, "POST", "./element", body, &v)) != WD_OK)
 		return rc;
 	if (!json_object_object_get_ex(v, WD_ELEM, &e)) {
 		json_object_put(v);
@@ -253,63 +255,97 @@ int wd_find(struct wd *w, const char *css, char *id, size_t idlen)
 	return WD_OK;
 }
 
-static int elem_cmd(struct wd *w, const char *id, const char *cmd, const char *body)
+static void elem_path(char *path, size_t len, const char *id, const char *cmd)
 {
-	char path[300];
-
-	snprintf(path, sizeof(path), "./element/%s/%s", id, cmd);
-	return wd_request(w, "POST", path, body, NULL);
-}
-
-int wd_clear(struct wd *w, const char *id)
-{
-	return elem_cmd(w, id, "clear", "{}");
+	snprintf(path, len, "./element/%s/%s", id, cmd);
 }
 
 int wd_click(struct wd *w, const char *id)
 {
-	return elem_cmd(w, id, "click", "{}");
+	char path[300];
+
+	elem_path(path, sizeof(path), id, "click");
+	return request_body(w, "POST", path, json_object_new_object(), NULL);
 }
 
 int wd_send_keys(struct wd *w, const char *id, const char *text)
 {
-	char *body = obj1("text", text);
+	struct json_object *body = NULL, *t = NULL;
+	size_t n = strlen(text);
+	char path[300], *fill = malloc(n + 1);
+	const char *wire;
 	int rc;
 
-	if (body == NULL)
-		return WD_EPROTO;
-	rc = elem_cmd(w, id, "value", body);
-	explicit_bzero(body, strlen(body));
-	free(body);
+	elem_path(path, sizeof(path), id, "value");
+	/*
+	 * The text may be a password: it must not be left behind in freed memory. A first
+	 * rendering of a stand-in whose every byte takes the most room escaped (\u0001) grows
+	 * the body's buffer to its largest; the text then goes in and is rendered without a
+	 * reallocation. Both copies are wiped below.
+	 */
+	if (fill) {
+		memset(fill, 1, n);
+		fill[n] = '\0';
+		body = obj1("text", fill);
+		free(fill);
+	}
+	if (body == NULL || !json_object_object_get_ex(body, "text", &t) ||
+	    json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) == NULL ||
+	    json_object_set_string(t, text) != 1) {
+		json_object_put(body);
+		return request_body(w, "POST", path, NULL, NULL);
+	}
+	rc = wd_request(w, "POST", path, body, NULL);
+	wire = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
+	explicit_bzero((char *)wire, strlen(wire));
+	explicit_bzero((char *)json_object_get_string(t), (size_t)json_object_get_string_len(t));
+	json_object_put(body);
 	return rc;
 }
 
-int wd_get_property(struct wd *w, const char *id, const char *name, struct json_object **value)
+int wd_execute(struct wd *w, const char *script, struct json_object *args,
+               struct json_object **value)
 {
-	char path[400];
+	struct json_object *body = obj1("script", script);
 
-	snprintf(path, sizeof(path), "./element/%s/property/%s", id, name);
-	return wd_request(w, "GET", path, NULL, value);
+	if (body)
+		json_object_object_add(body, "args",
+		                       args ? json_object_get(args) : json_object_new_array());
+	return request_body(w, "POST", "./execute/sync", body, value);
 }
 
-int wd_execute(struct wd *w, const char *script, const char *args, struct json_object **value)
-{
-	size_t n = strlen(script), an = args ? strlen(args) : 2;
-	char *body = malloc(6 * n + an + 32);
-	size_t o;
+/*
+ * What a failure means. Read in order; the first row that matches wins. error matches the
+ * W3C error code exactly, message a part of the message (NULL: any).
+ */
+static const struct {
 	int rc;
+	const char *error, *message;
+	enum wd_kind kind;
+} kinds[] = {
+    {WD_ETRANSPORT, NULL, NULL, WD_KIND_DRIVER},
+    {WD_EPROTO, NULL, NULL, WD_KIND_DRIVER},
+    {WD_EW3C, NULL, "ERR_CONNECTION", WD_KIND_UNREACHABLE},
+    {WD_EW3C, NULL, "ERR_NAME_NOT_RESOLVED", WD_KIND_UNREACHABLE},
+    {WD_EW3C, NULL, "ERR_ADDRESS_UNREACHABLE", WD_KIND_UNREACHABLE},
+    {WD_EW3C, NULL, "ERR_EMPTY_RESPONSE", WD_KIND_UNREACHABLE},
+    {WD_EW3C, "timeout", NULL, WD_KIND_TIMEOUT},
+    {WD_EW3C, "invalid session id", NULL, WD_KIND_BROWSER},
+    {WD_EW3C, "session not created", NULL, WD_KIND_BROWSER},
+    {WD_EW3C, NULL, "disconnected", WD_KIND_BROWSER},
+    {WD_EW3C, NULL, "crashed", WD_KIND_BROWSER},
+    {WD_EW3C, NULL, "not reachable", WD_KIND_BROWSER},
+    {WD_EW3C, NULL, "target window already closed", WD_KIND_BROWSER},
+};
 
-	if (body == NULL)
-		return WD_EPROTO;
-	o = (size_t)sprintf(body, "{\"script\":\"");
-	o += csv_json_escape(body + o, script, n);
-	o += (size_t)sprintf(body + o, "\",\"args\":%s}", args ? args : "[]");
-	rc = wd_request(w, "POST", "./execute/sync", body, value);
-	free(body);
-	return rc;
-}
-
-void wd_elem_json(const char *id, char *buf, size_t len)
+enum wd_kind wd_kind(const struct wd *w, int rc)
 {
-	snprintf(buf, len, "{\"" WD_ELEM "\":\"%s\"}", id);
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (kinds[i].rc == rc &&
+		    (!kinds[i].error || strcmp(w->error, kinds[i].error) == 0) &&
+		    (!kinds[i].message || strstr(w->message, kinds[i].message)))
+			return kinds[i].kind;
+	return WD_KIND_STEP;
 }

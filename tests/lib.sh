@@ -64,7 +64,8 @@ inst_up() {
 		# tests themselves. test_limits.sh tests them at their defaults.
 		grep -q '^limit_' <<<"${2:-}" || printf '%s\n' "limit_bad_keys_per_min = 1000000" \
 			"limit_bad_keys_burst = 100000" "limit_refresh_per_min = 1000000" \
-			"limit_refresh_burst = 100000" "limit_streams_per_client = 10000"
+			"limit_refresh_burst = 100000" "limit_streams_per_client = 10000" \
+			"limit_conn_per_client = 60000"
 		echo "${2:-}"
 	} > "$CONF"
 	"$PMACACHE" -c "$CONF" start >/dev/null || { notok "start $1"; exit 1; }
@@ -79,6 +80,37 @@ inst_down() {
 api() { curl -s -H "X-API-Key: $KEY" "$@"; }
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
+# site_nginx DIR HTTP SERVER: DIR/nginx.conf for a host's own nginx (a LAMP site), with HTTP
+# added inside http { } and SERVER inside its one server { }; its pid, logs and temp folders
+# in DIR, its workers www-data's when run as root. DIR/www is its document root.
+site_nginx() {
+	local site=$1 user=""
+	mkdir -p "$site/www" "$site/tmp"
+	[ "$(id -u)" = 0 ] && user="user www-data www-data;"
+	cat > "$site/nginx.conf" <<CONF
+$user
+pid $site/nginx.pid;
+error_log $site/error.log;
+events { worker_connections 64; }
+http {
+	include /etc/nginx/mime.types;
+	access_log $site/access.log;
+	client_body_temp_path $site/tmp/cb; fastcgi_temp_path $site/tmp/fc; proxy_temp_path $site/tmp/px;
+	uwsgi_temp_path $site/tmp/uw; scgi_temp_path $site/tmp/sc;
+	$2
+	server {
+		root $site/www;
+		$3
+	}
+}
+CONF
+	[ "$(id -u)" = 0 ] && chown -R www-data "$site/tmp"
+	chmod -R a+rX "$site"
+}
+
+# sync_running: whether /status says a sync runs (for wait_for).
+sync_running() { [ "$(api "$URL/status" | jq .update_in_progress)" = true ]; }
+
 # wait_idle: until no sync runs (at most 30 s).
 wait_idle() {
 	local i
@@ -89,14 +121,13 @@ wait_idle() {
 	return 1
 }
 
-# zombies: zombie processes of ours (the sync, its wrappers, the browser and driver, the
-# responders), or whose parent is one of the responders. Other zombies on the machine are
-# not ours to count.
+# zombies: zombie processes whose parent is one of this instance's: its responders, its syncs
+# (and so the browsers they start). Zombies of another test or suite on the machine are not
+# ours to count, even when they are named pmacache-sync too.
 zombies() {
-	local resp
-	resp=$(pgrep -f "pmacache-fcgi -c ${CONF:-/nonexistent}" | paste -sd'|' -)
-	ps -eo stat=,ppid=,comm= | awk -v r="^(${resp:-none})\$" \
-		'$1 ~ /^Z/ && ($2 ~ r || $3 ~ /^(pmacache|chrom|csv-sync|slow-sync|gated-sync)/)' | wc -l
+	local ours
+	ours=$(pgrep -f -- "-c ${CONF:-/nonexistent}( |$)" | paste -sd'|' -)
+	ps -eo stat=,ppid= | awk -v r="^(${ours:-none})\$" '$1 ~ /^Z/ && $2 ~ r' | wc -l
 }
 
 # no_zombies NAME: a child that just ended is reaped a moment later: wait for that (at most

@@ -12,17 +12,19 @@ stack_down() { bash "$TOP/scripts/pma-stack.sh" down "$STACK" >/dev/null 2>&1; }
 inst_up e2e "$(cat "$STACK/pmacache-pma.conf")
 sync_timeout = 120"
 trap 'inst_down; stack_down' EXIT
-# no_browser: no driver or browser process of this instance's syncs is left. Theirs carry
-# this cache_dir's browser folder in their argv (--user-data-dir) or environment (HOME);
-# other test runs on the machine have browsers of their own, not ours to count.
-no_browser() {
+# our_browsers [COMM]: pids of the chromedriver, Chromium and crashpad processes this test's
+# syncs started, not another's: their HOME is the sync's browser folder in this cache_dir, or
+# (Chromium's helpers, whose environment is cleared) their arguments name its profile.
+our_browsers() {
 	local p
-	for p in $(pgrep -x chromium) $(pgrep -x chromedriver) $(pgrep -f chrome_crashpad); do
-		grep -qaF "$CACHE/tmp.browser" "/proc/$p/cmdline" "/proc/$p/environ" 2>/dev/null && return 1
+	for p in $(pgrep -f "${1:-chrom}"); do
+		{ tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -q "^HOME=$CACHE/tmp\.browser\." ||
+			tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF "$CACHE/tmp.browser."; } &&
+			{ [ -z "${1:-}" ] || [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$1" ]; } && echo "$p"
 	done
-	return 0
 }
-sql() { mariadb --no-defaults -S "$DB_SOCKET" -u root -N -B -r "$@"; }
+no_browser() { [ -z "$(our_browsers)" ]; }
+sql() { mariadb --no-defaults --default-character-set=utf8mb4 -S "$DB_SOCKET" -u root -N -B -r "$@"; }
 
 # 1. A real sync from the CLI.
 "$SYNC" -c "$CONF" 2>"$DIR/sync.log"
@@ -40,7 +42,8 @@ sql -e "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='$
 sel=$(sed 's/.*/CAST(`&` AS CHAR)/' "$DIR/cols.txt" | paste -sd, -)
 sql "$PMA_DB" -e "SELECT JSON_ARRAY($sel) FROM \`$PMA_TABLE\` ORDER BY id" > "$DIR/rows.jsonl"
 "$TOP/build/cmp-rows" "$DIR/fetch.json" "$DIR/rows.jsonl" "$DIR/cols.txt" > "$DIR/cmp.out" 2>&1
-is "fetch-data equals MariaDB ($(cat "$DIR/cmp.out" | tail -n1))" "$?" 0
+rc=$?
+is "fetch-data equals MariaDB ($(tail -n1 "$DIR/cmp.out"))" "$rc" 0
 is "count is the table's" "$(jq .count "$DIR/fetch.json")" "$(sql "$PMA_DB" -e "SELECT COUNT(*) FROM $PMA_TABLE")"
 check "SQL NULL arrives as null" jq -e '[.data[] | select(.note == null)] | length > 0' "$DIR/fetch.json"
 check "'NULL' arrives as a string" jq -e '[.data[] | select(.note == "NULL")] | length > 0' "$DIR/fetch.json"
@@ -53,7 +56,7 @@ is "status: rows" "$(jq .last_sync.rows <<<"$st")" "$ROWS"
 # 3. Single flight with a real sync: /refresh starts one; CLI and /refresh meanwhile don't.
 etag0=$(jq -r .etag <<<"$st")
 is "POST /refresh triggers" "$(api -X POST "$URL/refresh" | jq -r .status)" triggered
-sleep 0.5
+check "the sync holds the lock" wait_for 10 sync_running
 "$SYNC" -c "$CONF" 2>"$DIR/second.log"
 is "second sync while one runs: exit 9" "$?" 9
 check "it says already running" grep -q 'already running' "$DIR/second.log"
@@ -74,7 +77,7 @@ unshare_ok() { if [ "$(id -u)" = 0 ]; then runuser -u "$PMC_USER" -- unshare -U 
 is "refresh for the fd check" "$(api -X POST "$URL/refresh" | jq -r .status)" triggered
 leak=0 seen=0 mine=0 asroot="" nosandbox=0
 for i in $(seq 100); do
-	for p in $(pgrep -x chromedriver) $(pgrep -x chromium); do
+	for p in $(our_browsers chromedriver) $(our_browsers chromium); do
 		seen=$((seen + 1))
 		# Other instances' browsers (other test runs on this machine) are not ours to judge.
 		grep -qx "$p" <<<"$(descendants "$(cat "$DIR/run/pmacache-fcgi.pid")")" || continue
@@ -175,6 +178,7 @@ expect_failure no-chromedriver 3 "$(variant nodriver "s|^sync_bin = .*|&\nchrome
 fp=$DIR/fault-proxy
 mkdir -p "$fp"
 slow_port=$(free_port) eof_port=$(free_port) err_port=$(free_port)
+lost_port=$(free_port) never_port=$(free_port)
 cat > "$fp/nginx.conf" <<CONF
 pid $fp/nginx.pid;
 error_log $fp/error.log;
@@ -194,6 +198,18 @@ http {
 		location / { limit_rate \$export_rate; proxy_pass $PMA_URL; } }
 	# The export answered with a 500 page.
 	server { listen 127.0.0.1:$err_port; location / { if (\$is_export) { return 500; } proxy_pass $PMA_URL; } }
+	# The clicks that do not submit (4b): phpMyAdmin's AJAX routes slowed, and the page
+	# moved under the pointer the first time it reaches the login or the Export button.
+	map \$request_uri \$ajax_rate { "~route=/(config/get|config/set|navigation|recent-table)" 3k; default 0; }
+	server { listen 127.0.0.1:$lost_port; proxy_set_header Accept-Encoding ""; proxy_set_header Host \$http_host;
+		sub_filter_once on;
+		sub_filter '</body>' "<script>(function(){var done={};document.addEventListener('mousemove',function(e){['input_go','buttonGo'].forEach(function(id){var g=document.getElementById(id);if(done[id]||!g||!g.contains(e.target))return;done[id]=1;var s=document.createElement('div');s.style.height='48px';g.parentNode.insertBefore(s,g);});},true);})();</script></body>";
+		location / { limit_rate \$ajax_rate; proxy_pass $PMA_URL; } }
+	# An export form whose every submission a page script cancels (4b).
+	server { listen 127.0.0.1:$never_port; proxy_set_header Accept-Encoding ""; proxy_set_header Host \$http_host;
+		sub_filter_once on;
+		sub_filter '</body>' "<script>document.addEventListener('submit',function(e){if(e.target.name==='dump')e.preventDefault();});</script></body>";
+		location / { proxy_pass $PMA_URL; } }
 }
 CONF
 nginx -c "$fp/nginx.conf" -p "$fp" || notok "fault proxy starts"
@@ -206,12 +222,12 @@ when_downloading() {
 		sleep 0.1
 	done) &
 }
-kill_browser() { pkill -9 -x -P "$(pgrep -x chromedriver | paste -sd, -)" chromium; }
+kill_browser() { pkill -9 -x -P "$(our_browsers chromedriver | paste -sd, -)" chromium; }
 # While the browser runs: which argv or environment on the machine holds a secret? (grep -f,
 # so the secrets are not in grep's own argv.)
 (umask 077; printf '%s\n' "$(cat "$PMA_PASSWORD_FILE")" "$KEY" > "$DIR/secrets")
 scan_then_kill() {
-	pgrep -x chromium > "$DIR/scanned"
+	our_browsers chromium > "$DIR/scanned"
 	for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do
 		grep -qaFf "$DIR/secrets" "$f" 2>/dev/null && echo "$f"
 	done > "$DIR/proc-hits"
@@ -235,6 +251,34 @@ expect_failure export-500 5 "$(via e500 "$err_port")" "phpMyAdmin is failing.*50
 cut_id=$(sql "$PMA_DB" -e "SELECT id FROM $PMA_TABLE ORDER BY id LIMIT 1 OFFSET $((ROWS * 2 / 5))")
 sql "$PMA_DB" -e "CREATE OR REPLACE VIEW ${PMA_TABLE}_cut AS SELECT id, IF(id = $cut_id, (SELECT 1 UNION SELECT 2), note) AS note FROM $PMA_TABLE"
 expect_failure pma-cut-short 7 "$(variant pmacut "s|^pma_table = .*|pma_table = ${PMA_TABLE}_cut|")" "fewer than min_rows_ratio"
+
+# 4b. Every step progresses or fails fast: the Export click that does not submit. When
+# config/get answers, phpMyAdmin's SQL console starts, collapses and shrinks the page's
+# bottom margin; the page, scrolled to the Export button near its end, moves by 32 to 100 px.
+# A click that chromedriver measured before the move and Chromium hit-tests after it lands
+# beside the button: no submit, no POST, and the sync used to wait for a download until
+# sync_timeout. The real window is milliseconds wide; the proxy makes it certain: it slows
+# phpMyAdmin's AJAX routes and moves the page under the pointer the first time the pointer
+# reaches the Export button (between the measuring and the press), and the login button the
+# same way. The sync must see within seconds that nothing went out, let phpMyAdmin's requests
+# settle, read the form again and submit it again, logging each attempt.
+posts() { tail -n +$(($1 + 1)) "$alog" | grep -c '"POST /index.php?route=/export '; }
+before=$(wc -l < "$alog")
+expect_failure never-submits 6 "$(variant never "s|^pma_url = .*|pma_url = http://127.0.0.1:$never_port/|; s|^sync_timeout = .*|sync_timeout = 60|")" "the export did not start"
+is "never-submits: each of the 3 attempts logged" "$(grep -c 'did not go out' "$DIR/never-submits.log")" 3
+check "never-submits: the log says a page script cancelled the submission" grep -q 'submit events: 1, prevented: 1' "$DIR/never-submits.log"
+is "never-submits: no export POST reached phpMyAdmin" "$(posts "$before")" 0
+before=$(wc -l < "$alog")
+"$SYNC" -c "$(variant lost "s|^pma_url = .*|pma_url = http://127.0.0.1:$lost_port/|; s|^sync_timeout = .*|sync_timeout = 60|")" 2>"$DIR/lost.log"
+is "lost Export click: the sync succeeds" "$?" 0
+check "lost Export click: attempt 1 logged: the click was beside the button, no submit event" grep -q 'attempt 1 of 3 did not go out.*clicks seen: div@.*submit events: 0' "$DIR/lost.log"
+check "lost Export click: the second attempt went out" grep -q 'attempt 2 went out' "$DIR/lost.log"
+is "lost Export click: one export POST reached phpMyAdmin" "$(posts "$before")" 1
+check "lost login click: attempt 1 logged, the form submitted again" grep -q 'login: attempt 1 of 3 did not go out.*submitting the form again' "$DIR/lost.log"
+is "lost login click: one login POST reached phpMyAdmin" "$(tail -n +$((before + 1)) "$alog" | grep -c '"POST /index.php?route=/ ')" 1
+is "lost Export click: /status says success" "$(api "$URL/status" | jq -r .last_sync.result)" success
+check "lost Export click: no browser left" no_browser
+is "lost Export click: no temp folders left" "$(ls "$CACHE" | grep -c '^tmp\.')" 0
 
 # 5. The password and the keys never reach logs, argv or environments.
 pw=$(cat "$PMA_PASSWORD_FILE")

@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size && write(fd, data, size) != (ssize_t)size)
 		abort();
 	lseek(fd, 0, SEEK_SET);
-	if (csv_convert(fd, "fuzz.csv", &out, "2026-01-01T00:00:00Z", &res, NULL, NULL, err,
+	if (csv_convert(fd, "fuzz.csv", &out, "2026-01-01T00:00:00Z", &res, NULL, err,
 			sizeof(err)) == 0) {
 		struct json_object *o = json_tokener_parse(out.mem);
 		if (o == NULL || !utf8_ok((const unsigned char *)out.mem, out.mem_len))

@@ -35,9 +35,23 @@ is "unknown path: 404" "$(code "$URL/nope")" 404
 is "404 is JSON" "$(curl -s "$URL/nope" | jq -r .status)" error
 is "bad query: 400" "$(code -H "X-API-Key: $KEY" "$URL/fetch-data?refresh=maybe")" 400
 
-# A key file edit takes effect without a restart.
+# A key file edit takes effect without a restart. The responders notice a change by the
+# file's identity and times; for 2 s after a change they also hash it (a rewrite within one
+# timestamp tick). These edits come after that window, so the times alone must tell.
+past_hash_window() { sleep 2.2; code -H "X-API-Key: $KEY" "$URL/status" >/dev/null; }
+past_hash_window
 KEY2=$(head -c 24 /dev/urandom | base64 | tr -d '=+/')
 echo "$KEY2" >> "$DIR/api_keys"
 is "new key works without restart" "$(code -H "X-API-Key: $KEY2" "$URL/status")" 200
+# A same-size rewrite with the mtime put back (touch -r): the ctime still changes.
+past_hash_window
+KEY3=$(tr 'A-Za-z' 'N-ZA-Mn-za-m' <<<"$KEY2")
+cp -p "$DIR/api_keys" "$DIR/api_keys.ref"
+sed "s|^$KEY2\$|$KEY3|" "$DIR/api_keys.ref" > "$DIR/api_keys.new"
+cat "$DIR/api_keys.new" > "$DIR/api_keys"
+touch -r "$DIR/api_keys.ref" "$DIR/api_keys"
+is "same size, same mtime: the file's size is unchanged" "$(stat -c %s "$DIR/api_keys")" "$(stat -c %s "$DIR/api_keys.ref")"
+is "same size, same mtime: the revoked key is refused" "$(code -H "X-API-Key: $KEY2" "$URL/status")" 401
+is "same size, same mtime: the new key works" "$(code -H "X-API-Key: $KEY3" "$URL/status")" 200
 
 finish

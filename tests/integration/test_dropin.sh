@@ -14,35 +14,16 @@ echo "404 from the site" > "$site/www/404.html"
 "$PMACACHE" -c "$CONF" nginx-http > "$site/pmacache-http.conf"
 "$PMACACHE" -c "$CONF" nginx-snippet > "$site/pmacache.conf"
 sport=$(free_port)
-user=""; [ "$(id -u)" = 0 ] && user="user www-data www-data;"
-cat > "$site/nginx.conf" <<CONF
-$user
-pid $site/nginx.pid;
-error_log $site/error.log;
-events { worker_connections 64; }
-http {
-	include /etc/nginx/mime.types;
-	access_log $site/access.log;
-	client_body_temp_path $site/tmp/cb; fastcgi_temp_path $site/tmp/fc; proxy_temp_path $site/tmp/px;
-	uwsgi_temp_path $site/tmp/uw; scgi_temp_path $site/tmp/sc;
-	include $site/pmacache-http.conf;
-	server {
-		listen 127.0.0.1:$sport;
-		root $site/www;
+site_nginx "$site" "include $site/pmacache-http.conf;" "listen 127.0.0.1:$sport;
 		location / { try_files \$uri \$uri/ =404; }
 		error_page 404 /404.html;
 		error_page 401 /404.html;
-		include $site/pmacache.conf;
-	}
-}
-CONF
-[ "$(id -u)" = 0 ] && chown -R www-data "$site/tmp"
-chmod -R a+rX "$site"
+		include $site/pmacache.conf;"
 check "nginx -t accepts the drop-in" nginx -t -c "$site/nginx.conf" -p "$site"
 nginx -c "$site/nginx.conf" -p "$site"
 trap 'nginx -c "$site/nginx.conf" -p "$site" -s stop 2>/dev/null; inst_down' EXIT
-sleep 0.3
 S=http://127.0.0.1:$sport
+check "the site's nginx answers" wait_for 10 curl -sf -o /dev/null "$S/"
 is "the site still serves its pages" "$(curl -s "$S/")" "shop front page"
 is "health through the drop-in" "$(curl -s "$S/health" | jq -r .status)" healthy
 is "fetch-data through the drop-in" "$(curl -s -H "X-API-Key: $KEY" "$S/fetch-data" | jq .count)" 50

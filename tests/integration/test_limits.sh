@@ -1,6 +1,7 @@
 #!/bin/bash
-# The drop-in's per-client limits (nginx limit_req / limit_conn, values from pmacache.conf):
-# a flood of wrong keys gets 429 after its burst while the right key is never slowed,
+# The per-client limits (nginx limit_req / limit_conn and the responders' bad-key limit, values
+# from pmacache.conf): a flood of wrong keys gets 429 after its burst, and then every key does,
+# the right one included, until the window passes (the right key itself is never counted),
 # refreshes are limited per client (POST /refresh and ?refresh=true alike), and open SSE
 # streams per client are capped. All from 127.0.0.1, so "per client" is this test.
 . "$(dirname "$0")/../lib.sh"
@@ -24,7 +25,7 @@ sed -i "s|^sync_bin = .*|sync_bin = $DIR/gated-sync|" "$CONF"
 "$PMACACHE" -c "$CONF" restart >/dev/null
 "$GEN" -n 30 csv > "$DIR/a.csv"
 "$SYNC" -c "$CONF" --csv "$DIR/a.csv" 2>/dev/null
-check "the rendered drop-in has the configured limits" grep -q 'zone=pmacache_bad_keys burst=5 nodelay' "$DIR/run/pmacache-locations.conf"
+check "the rendered drop-in has the configured limits" grep -q 'zone=pmacache_refresh burst=3 nodelay' "$DIR/run/pmacache-locations.conf"
 
 # 1. The right key is not counted against anything.
 codes=$(for i in $(seq 40); do code -H "X-API-Key: $KEY" "$URL/status"; echo; done | sort | uniq -c | awk '{print $2 "x" $1}' | paste -sd' ' -)
@@ -45,10 +46,22 @@ last=$(grep -l '^HTTP/1.1 429' "$DIR"/bad.h* | head -n1)
 check "429 says Retry-After" grep -qi '^Retry-After: [0-9]' "$last"
 check "429 is JSON" grep -qi '^Content-Type: application/json' "$last"
 is "429 body names the problem" "$(jq -r .message "${last%.h*}.b${last##*.h}")" "Too many requests from this client: retry later"
-is "the right key meanwhile: 200" "$(code -H "X-API-Key: $KEY" "$URL/fetch-data")" 200
+# Past the limit the right key gets 429 too (a guesser learns nothing), until the window
+# passes (6 a minute: one more bad key every 10 s). It is not counted itself.
+curl -s -D "$DIR/right.h" -o "$DIR/right.b" -H "X-API-Key: $KEY" "$URL/fetch-data"
+check "the right key meanwhile: 429" grep -q '^HTTP/1.1 429' "$DIR/right.h"
+is "with the same body" "$(jq -r .message "$DIR/right.b")" "Too many requests from this client: retry later"
+ra=$(awk -F': ' 'tolower($1)=="retry-after"{print $2+0}' "$DIR/right.h")
+check "and Retry-After within the window ($ra s)" test "${ra:-0}" -ge 1 -a "${ra:-0}" -le 10
+for p in /status "/fetch-data?stream=true" "/fetch-data?refresh=true"; do
+	is "the right key on $p meanwhile: 429" "$(code --max-time 5 -H "X-API-Key: $KEY" "$URL$p")" 429
+done
+is "a right key on POST /refresh meanwhile: 429" "$(code -X POST -H "X-API-Key: $KEY" "$URL/refresh")" 429
 is "/health meanwhile: 200" "$(code "$URL/health")" 200
 is "no key at all is a bad key too: 429" "$(code "$URL/status")" 429
-check "the right key still gets the data" cmp -s <(api "$URL/fetch-data") "$CACHE/data_cache.json"
+right_ok() { [ "$(code -H "X-API-Key: $KEY" "$URL/fetch-data")" = 200 ]; }
+check "once the window has passed, the right key gets 200 (bounded wait 25 s)" wait_for 25 right_ok
+check "the right key gets the data" cmp -s <(api "$URL/fetch-data") "$CACHE/data_cache.json"
 
 # 3. Refreshes per client: one sync runs; past the burst (3) the client gets 429, for
 # POST /refresh and ?refresh=true alike. Plain reads are not refreshes.

@@ -28,7 +28,7 @@ chmod +x "$DIR/slow-sync"
 sed -i "s|^sync_bin = .*|sync_bin = $DIR/slow-sync|" "$CONF"
 "$PMACACHE" -c "$CONF" restart >/dev/null
 is "POST /refresh: triggered" "$(api -X POST "$URL/refresh" | jq -c .)" '{"status":"triggered"}'
-check "the sync holds the lock" wait_for 10 sh -c "[ \"\$(curl -s -H 'X-API-Key: $KEY' '$URL/status' | jq .update_in_progress)\" = true ]"
+check "the sync holds the lock" wait_for 10 sync_running
 is "POST /refresh while running" "$(api -X POST "$URL/refresh" | jq -c .)" '{"status":"already in progress"}'
 is "refresh=true while running" "$(api "$URL/fetch-data?refresh=true" | jq -r ._info)" "Refresh already in progress"
 is "status shows it" "$(api "$URL/status" | jq .update_in_progress)" true

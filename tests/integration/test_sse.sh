@@ -112,7 +112,7 @@ rss() { local n=0 p; for p in $pids; do n=$((n + $(awk '/VmRSS/{print $2}' /proc
 # file) in every responder; the second must leave the fds and memory where the first did.
 echo 6 > "$DIR/sleep"
 api -X POST "$URL/refresh" >/dev/null
-check "the sync runs" wait_for 10 sh -c "[ \"\$(curl -s -H 'X-API-Key: $KEY' '$URL/status' | jq .update_in_progress)\" = true ]"
+check "the sync runs" wait_for 10 sync_running
 vanish() {
 	local i
 	for i in $(seq 50); do

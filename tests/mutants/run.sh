@@ -13,6 +13,9 @@ rm -rf "$SCRATCH"
 mkdir -p "$SCRATCH/src" "$LOG"
 git ls-files -z | xargs -0 cp --parents -t "$SCRATCH/src"
 S=$SCRATCH/src
+# The pristine copy each fault starts from (the checkout may change while this runs).
+O=$SCRATCH/orig
+cp -a "$S" "$O"
 cp -a build "$S/" 2>/dev/null || true
 rm -rf "$S/build/mutants"
 
@@ -67,11 +70,11 @@ flush() {
 	fi
 	total=$((total + 1))
 	local i start=$SECONDS
-	cp "$TOP/$file" "$S/$file"
+	cp "$O/$file" "$S/$file"
 	for i in "${!finds[@]}"; do
 		if ! apply "$file" "${finds[$i]}" "${repls[$i]}" 2>"$LOG/$id.apply"; then
 			printf 'NOT APPLIED   %s: %s\n' "$desc" "$(cat "$LOG/$id.apply")"
-			bad=$((bad + 1)); cp "$TOP/$file" "$S/$file"; desc=""; return 0
+			bad=$((bad + 1)); cp "$O/$file" "$S/$file"; desc=""; return 0
 		fi
 	done
 	# Faults may trip warnings (an "if (0)"): build them without -Werror.
@@ -85,7 +88,7 @@ flush() {
 		killed=$((killed + 1))
 		printf 'killed        %s [%s] (%ds)\n' "$desc" "$tests" $((SECONDS - start))
 	fi
-	cp "$TOP/$file" "$S/$file"
+	cp "$O/$file" "$S/$file"
 	desc=""
 }
 desc=""
@@ -98,7 +101,7 @@ while IFS= read -r line || [ -n "$line" ]; do
 	"tests "*) tests=${line#tests } ;;
 	"unobservable "*) unobservable=${line#unobservable } ;;
 	esac
-done < tests/mutants/faults.txt
+done < "$O/tests/mutants/faults.txt"
 flush
 # The scratch tree's binaries are the last fault's: rebuild them clean.
 make -s -C "$S" all >/dev/null 2>&1

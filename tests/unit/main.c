@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int t_pass, t_fail;
@@ -27,6 +28,8 @@ const char *t_file(const char *name, const char *text)
 	}
 	fputs(text, f);
 	fclose(f);
+	/* Key and password files must be 0600 or 0640: every test file is. */
+	chmod(path, 0600);
 	return path;
 }
 
@@ -36,11 +39,17 @@ int main(void)
 
 	test_conf();
 	test_auth();
+	test_auth_hostile();
+	test_limit();
 	test_escape();
 	test_csv();
 	test_req();
+	test_req_long();
 	test_cache();
+	test_cache_beneath();
 	test_gz();
+	test_snap();
+	test_wd();
 	if (t_dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t_dir);
 		if (system(cmd) != 0)

@@ -23,11 +23,16 @@ const char *t_file(const char *name, const char *text);
 
 void test_conf(void);
 void test_auth(void);
+void test_auth_hostile(void);
+void test_limit(void);
 void test_csv(void);
 void test_escape(void);
 void test_req(void);
+void test_req_long(void);
 void test_cache(void);
+void test_cache_beneath(void);
 void test_gz(void);
 void test_snap(void);
+void test_wd(void);
 
 #endif

@@ -47,6 +47,14 @@ static const struct {
     {"cache_dir = c\napi_keys_file = k\nuser = Root;x\n", "key 'user'"},
     {"cache_dir = c\napi_keys_file = k\ngroup = -x\n", "key 'group'"},
     {"cache_dir = c\napi_keys_file = k\nuser = www-data\ngroup = _g1\n", NULL},
+    {"cache_dir = c\napi_keys_file = k\nmax_field_bytes = 1000\n",
+     "t.conf:3: key 'max_field_bytes': expected a size from 1024 to 1073741824 bytes"},
+    {"cache_dir = c\napi_keys_file = k\nmax_field_bytes = 2G\n", "key 'max_field_bytes'"},
+    {"cache_dir = c\napi_keys_file = k\nmax_field_bytes = 16X\n", "key 'max_field_bytes'"},
+    {"cache_dir = c\napi_keys_file = k\nmax_field_bytes = 16MB\n", "key 'max_field_bytes'"},
+    {"cache_dir = c\napi_keys_file = k\nmax_field_bytes = 99999999999999999999M\n",
+     "key 'max_field_bytes'"},
+    {"cache_dir = c\napi_keys_file = k\nmax_field_bytes = 1G\n", NULL},
 };
 
 void test_conf(void)
@@ -92,6 +100,13 @@ void test_conf(void)
 	CHECK(conf_get(&c, "cors_origins", val, sizeof(val)) == 0 &&
 	          strcmp(val, "https://ops.example http://127.0.0.1:8081 *") == 0,
 	      "cors_origins normalized: '%s'", val);
+	CHECK(c.max_field_bytes == 16 * 1024 * 1024 &&
+	          conf_get(&c, "max_field_bytes", val, sizeof(val)) == 0 &&
+	          strcmp(val, "16777216") == 0,
+	      "max_field_bytes defaults to 16 MiB: %d", c.max_field_bytes);
+	path = t_file("t.conf", "cache_dir = c\napi_keys_file = k\nmax_field_bytes = 64k\n");
+	CHECK(conf_load(&c, path, err, sizeof(err)) == 0 && c.max_field_bytes == 65536,
+	      "max_field_bytes = 64k: %d %s", c.max_field_bytes, err);
 
 	CHECK(conf_load(&c, "/nonexistent/x.conf", err, sizeof(err)) < 0 &&
 	          strstr(err, "/nonexistent/x.conf") != NULL,

@@ -4,7 +4,9 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* Input, and either the expected "data" array (JSON) or the expected error. */
@@ -65,6 +67,10 @@ static const struct {
     {"too many fields", "\"a\",\"b\"\n\"1\",\"2\",\"3\"\n", 0, NULL, "t.csv:2:9: too many fields"},
     {"HTML page", "<!DOCTYPE html><html><body>Error</body></html>", 0, NULL,
      "t.csv:1:1: this is an HTML page"},
+    {"HTML page after white space", " \r\n\t\n<!DOCTYPE html><html><body>Error</body></html>", 0,
+     NULL, "t.csv:1:1: this is an HTML page"},
+    {"HTML page after a BOM and a line end", "\xef\xbb\xbf\n<html><body>Error</body></html>", 0,
+     NULL, "t.csv:1:1: this is an HTML page"},
     {"empty file", "", 0, NULL, "empty export"},
     {"quote in bare", "\"a\"\nab\"c\n", 0, NULL, "t.csv:2:3: quote inside an unquoted field"},
     {"after closing quote", "\"a\"\n\"x\"y\n", 0, NULL, "t.csv:2:4: unexpected character"},
@@ -133,8 +139,8 @@ static int mem_fd(const char *data, size_t len)
 }
 
 /* Convert; on success return the parsed output object (caller puts). */
-static struct json_object *convert(const char *in, size_t len, struct csv_result *res, char *err,
-                                   size_t errlen)
+static struct json_object *convert_opts(const char *in, size_t len, const struct csv_opts *opts,
+                                        struct csv_result *res, char *err, size_t errlen)
 {
 	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0};
 	struct json_object *o = NULL;
@@ -145,8 +151,7 @@ static struct json_object *convert(const char *in, size_t len, struct csv_result
 		return NULL;
 	}
 	memset(res, 0, sizeof(*res));
-	if (csv_convert(fd, "t.csv", &out, "2026-01-02T03:04:05Z", res, NULL, NULL, err, errlen) ==
-	    0) {
+	if (csv_convert(fd, "t.csv", &out, "2026-01-02T03:04:05Z", res, opts, err, errlen) == 0) {
 		o = json_tokener_parse(out.mem);
 		if (o == NULL)
 			snprintf(err, errlen, "output is not JSON: %.200s", out.mem);
@@ -159,6 +164,139 @@ static struct json_object *convert(const char *in, size_t len, struct csv_result
 	free(out.mem);
 	close(fd);
 	return o;
+}
+
+static struct json_object *convert(const char *in, size_t len, struct csv_result *res, char *err,
+                                   size_t errlen)
+{
+	return convert_opts(in, len, NULL, res, err, errlen);
+}
+
+/* A CSV of a header "h" and one row holding a quoted field of n bytes of c (n + 2 with its
+ * quotes). */
+static char *one_field(size_t n, char c, size_t *len)
+{
+	char *s = malloc(n + 16);
+
+	memcpy(s, "\"h\"\n\"", 5);
+	memset(s + 5, c, n);
+	memcpy(s + 5 + n, "\"\n", 2);
+	*len = n + 7;
+	return s;
+}
+
+/* max_field: a field of exactly the limit passes, one byte more is refused where it starts;
+ * so is a header row over it, and a field that never ends is refused as it grows. */
+static void limits(void)
+{
+	struct csv_opts opts = {1024, NULL, NULL, NULL};
+	struct csv_result res;
+	struct json_object *o;
+	char err[512], *in, *hdr;
+	size_t len, i;
+
+	in = one_field(1022, 'x', &len); /* 1024 with its quotes */
+	o = convert_opts(in, len, &opts, &res, err, sizeof(err));
+	CHECK(o != NULL, "a field of max_field bytes passes: %s", err);
+	json_object_put(o);
+	free(res.columns);
+	free(in);
+	in = one_field(1023, 'x', &len);
+	o = convert_opts(in, len, &opts, &res, err, sizeof(err));
+	CHECK(o == NULL &&
+	          strstr(err, "t.csv:2:1: a field longer than max_field_bytes (1024 bytes)"),
+	      "a field of max_field + 1 bytes is refused where it starts: %s", err);
+	json_object_put(o);
+	free(in);
+	/* A field that never closes, over 3 read sizes: refused by its length, not its end. */
+	in = one_field(3 * 256 * 1024, '\x01', &len);
+	o = convert_opts(in, len - 2, &opts, &res, err, sizeof(err));
+	CHECK(o == NULL && strstr(err, "t.csv:2:1: a field longer than max_field_bytes"),
+	      "an unterminated long field is refused by its length: %s", err);
+	json_object_put(o);
+	free(in);
+	/* A header row of many short names over the limit. */
+	hdr = malloc(8 * 400 + 2);
+	for (i = 0, len = 0; i < 400; i++)
+		len += (size_t)sprintf(hdr + len, "%s\"c%03zu\"", i ? "," : "", i);
+	hdr[len++] = '\n';
+	o = convert_opts(hdr, len, &opts, &res, err, sizeof(err));
+	CHECK(o == NULL && strstr(err, "t.csv:1:1: the header row is longer than max_field_bytes"),
+	      "a header row over max_field is refused: %s", err);
+	json_object_put(o);
+	free(hdr);
+}
+
+/* The header check is a sort: many columns pass in order; the first repeat is reported where
+ * it is. */
+static void wide_header(void)
+{
+	size_t n = 100000, i, len = 0;
+	char *in = malloc(n * 12 + 64), err[512];
+	struct csv_result res;
+	struct json_object *o;
+
+	for (i = 0; i < n; i++)
+		len += (size_t)sprintf(in + len, "%s\"k%zu\"", i ? "," : "", n - i);
+	memcpy(in + len, "\n", 2);
+	o = convert(in, len + 1, &res, err, sizeof(err));
+	CHECK(o != NULL && res.columns && strncmp(res.columns, "[\"k100000\",\"k99999\",", 20) == 0,
+	      "%zu distinct columns pass, in header order: %s", n, err);
+	json_object_put(o);
+	free(res.columns);
+	/* Two repeats: k7 at column 16, then k3 at column 26; the first is reported. */
+	len = (size_t)sprintf(in, "\"k1\",\"k7\",\"k3\",\"k7\",\"k5\",\"k3\"\n");
+	o = convert(in, len, &res, err, sizeof(err));
+	CHECK(o == NULL && strstr(err, "t.csv:1:16: duplicate column name"),
+	      "the first repeated name is reported where it is: %s", err);
+	json_object_put(o);
+	len = (size_t)sprintf(in, "\"b\",\"a\",\"a\"\n");
+	o = convert(in, len, &res, err, sizeof(err));
+	CHECK(o == NULL && strstr(err, "t.csv:1:9: duplicate column name"), "b,a,a: %s", err);
+	json_object_put(o);
+	free(in);
+}
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+/* The stop flag is checked before every read and after a signal interrupts one: a pipe whose
+ * writer never writes again ends when the flag is set. */
+static void stopping(void)
+{
+	struct csv_opts opts = {0, &stop_flag, NULL, NULL};
+	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0};
+	struct csv_result res;
+	struct sigaction sa, old;
+	struct itimerval it = {{0, 0}, {0, 200000}};
+	char err[256];
+	int p[2], rc;
+
+	if (pipe(p) < 0 || write(p[1], "\"a\"\n\"1\"\n", 8) != 8) {
+		CHECK(0, "pipe");
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm; /* no SA_RESTART */
+	sigaction(SIGALRM, &sa, &old);
+	stop_flag = 0;
+	setitimer(ITIMER_REAL, &it, NULL);
+	rc =
+	    csv_convert(p[0], "t.csv", &out, "2026-01-02T03:04:05Z", &res, &opts, err, sizeof(err));
+	CHECK(rc == -3 && strstr(err, "t.csv: stopped after 8 bytes"),
+	      "a blocked read ends on the signal: %d %s", rc, err);
+	sigaction(SIGALRM, &old, NULL);
+	free(out.mem);
+	close(p[0]);
+	close(p[1]);
+	rc = csv_convert(-1, "t.csv", &out, "2026-01-02T03:04:05Z", &res, &opts, err, sizeof(err));
+	CHECK(rc == -3, "a stop set before the first read stops it: %d %s", rc, err);
+	free(out.mem);
 }
 
 static void big_inputs(void)
@@ -236,4 +374,7 @@ void test_csv(void)
 		free(res.columns);
 	}
 	big_inputs();
+	limits();
+	wide_header();
+	stopping();
 }

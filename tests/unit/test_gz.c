@@ -46,8 +46,8 @@ static void round_trip(const char *name, const char *csv, size_t csv_len)
 		goto done;
 	out.tap = gz_tap;
 	out.tap_arg = g;
-	CHECK(csv_convert(in, name, &out, "2026-01-02T03:04:05Z", &res, NULL, NULL, err,
-	                  sizeof(err)) == 0,
+	CHECK(csv_convert(in, name, &out, "2026-01-02T03:04:05Z", &res, NULL, err, sizeof(err)) ==
+	          0,
 	      "%s: convert: %s", name, err);
 	gsz = gz_finish(g, js, err, sizeof(err));
 	CHECK(gsz > 0, "%s: gz_finish: %s", name, err);

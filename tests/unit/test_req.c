@@ -91,3 +91,22 @@ void test_req(void)
 	CHECK(strcmp(r.path, "/fetch-data") == 0 && strcmp(r.method, "GET") == 0 && !r.head,
 	      "method and path");
 }
+
+/* Issue 13: long work gets at most half of the threads, and gives its place back. */
+void test_req_long(void)
+{
+	int i, got = 0;
+
+	req_long_init(16);
+	for (i = 0; i < 20; i++)
+		got += req_long_begin();
+	CHECK(got == 8, "8 of 16 threads for long work, got %d", got);
+	req_long_end();
+	CHECK(req_long_begin() == 1, "a place freed is taken again");
+	CHECK(req_long_begin() == 0, "and then the budget is spent again");
+	for (i = 0; i < 8; i++)
+		req_long_end();
+	req_long_init(2);
+	CHECK(req_long_begin() == 1 && req_long_begin() == 0, "2 threads: one for long work");
+	req_long_end();
+}

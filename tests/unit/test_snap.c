@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -114,7 +115,7 @@ static int export_csv(long n, int seed)
 static enum snap_fail build(const char *dir, long rows, int seed, double ratio, int force,
                             char *err, size_t errlen)
 {
-	struct snap_opts o = {dir, ratio, force, NULL, NULL};
+	struct snap_opts o = {.cache_dir = dir, .min_rows_ratio = ratio, .force = force};
 	struct snap_result r;
 	enum snap_fail rc;
 	int fd = export_csv(rows, seed);
@@ -248,6 +249,44 @@ static void faults(const char *dir, const char *name, int err_no)
 	      name, bad);
 }
 
+/* A stop (SIGTERM or sync_timeout) that comes in a given phase: the phase hook raises it. */
+static volatile sig_atomic_t stop_flag;
+static const char *stop_in;
+static void stop_at(void *arg, const char *phase, long long rows, long long bytes)
+{
+	(void)arg;
+	(void)rows;
+	(void)bytes;
+	if (strcmp(phase, stop_in) == 0)
+		stop_flag = 1;
+}
+
+static void stops(const char *dir)
+{
+	static const char *const phases[] = {"convert", "swap"};
+	char err[512], before[64], after[64];
+	struct snap_result r;
+	size_t i;
+
+	for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+		struct snap_opts o = {.cache_dir = dir, .stop = &stop_flag, .phase = stop_at};
+		long long rows = current(dir, before, sizeof(before));
+		int fd = export_csv(30000, (int)i);
+		enum snap_fail rc;
+
+		stop_flag = 0;
+		stop_in = phases[i];
+		rc = snap_build(fd, "export.csv", &o, &r, err, sizeof(err));
+		close(fd);
+		CHECK(rc == SNAP_ESTOPPED && strstr(err, "stopped"),
+		      "a stop in %s: the build stops (%d: %s)", phases[i], rc, err);
+		CHECK(current(dir, after, sizeof(after)) == rows && strcmp(before, after) == 0,
+		      "a stop in %s: the current snapshot stays", phases[i]);
+		CHECK(count_entries(dir, "tmp.") == 0, "a stop in %s: no temp file", phases[i]);
+	}
+	stop_flag = 0;
+}
+
 void test_snap(void)
 {
 	char dir[] = "/tmp/pmacache-snap.XXXXXX", cmd[128];
@@ -259,6 +298,7 @@ void test_snap(void)
 	shrink_guard(dir);
 	faults(dir, "EIO", EIO);
 	faults(dir, "ENOSPC", ENOSPC);
+	stops(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cleanup of %s failed\n", dir);
