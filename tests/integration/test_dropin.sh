@@ -52,7 +52,11 @@ sed 's|^location_prefix = .*||' "$CONF" > "$DIR/prefix.conf"
 echo "location_prefix = /api/orders/" >> "$DIR/prefix.conf"
 "$PMACACHE" -c "$DIR/prefix.conf" nginx-snippet > "$site/pmacache.conf"
 echo "the site's own status page" > "$site/www/status"
+# A reload starts new workers; the old ones may still take a connection until they have
+# seen the signal: wait until every old worker is gone.
+old_workers=$(pgrep -P "$(cat "$site/nginx.pid")" | paste -sd' ' -)
 nginx -c "$site/nginx.conf" -p "$site" -s reload 2>/dev/null
+check "the old workers are gone after the reload" wait_for 15 sh -c "! kill -0 $old_workers 2>/dev/null"
 check "prefix: the site's /status is the site's again" wait_for 10 sh -c "[ \"\$(curl -s '$S/status')\" = \"the site's own status page\" ]"
 is "prefix: /api/orders/health" "$(curl -s "$S/api/orders/health" | jq -r .status)" healthy
 is "prefix: /api/orders/fetch-data" "$(curl -s -H "X-API-Key: $KEY" "$S/api/orders/fetch-data" | jq .count)" 50
