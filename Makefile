@@ -7,9 +7,9 @@ PKGCFLAGS := $(shell pkg-config --cflags $(DEPS) 2>/dev/null)
 PKGLIBS   := $(shell pkg-config --libs $(DEPS) 2>/dev/null || echo -lcurl -ljson-c -lz -lisal)
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-COMMON_SRC = common/conf.c common/log.c common/cache.c
+COMMON_SRC = common/conf.c common/log.c common/cache.c common/priv.c
 CGI_SRC    = cgi/main.c cgi/req.c cgi/routes.c cgi/auth.c cgi/spawn.c cgi/sse.c cgi/limit.c
-SYNC_LIB   = sync/csv.c sync/snap.c sync/gz.c sync/pma.c sync/browser.c sync/wd.c sync/proc.c
+SYNC_LIB   = sync/csv.c sync/snap.c sync/gz.c sync/pma.c sync/browser.c sync/wd.c sync/proc.c sync/doctor.c
 SYNC_SRC   = sync/main.c $(SYNC_LIB)
 UNIT_SRC   = $(wildcard tests/unit/test_*.c) tests/unit/main.c
 UNIT_UNDER = $(COMMON_SRC) sync/csv.c sync/gz.c sync/snap.c sync/wd.c cgi/auth.c cgi/req.c cgi/limit.c
@@ -19,8 +19,70 @@ HDRS       = $(wildcard common/*.h cgi/*.h sync/*.h tests/unit/*.h)
 
 BINS = cgi/pmacache-fcgi sync/pmacache-sync
 
-.PHONY: all deps test test-long unit integration clean run stop bench fuzz format check-format mutants
+.PHONY: all install uninstall deps test test-long unit integration clean run stop bench fuzz format check-format mutants
 all: $(BINS)
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: executables, the pmacache script (which runs
+# the installed executables), the nginx drop-in, a commented /etc/pmacache/pmacache.conf
+# (never overwritten), man pages, systemd units, /etc/cron.d/pmacache, a logrotate file, and
+# /var/lib/pmacache and /var/log/pmacache owned by the pmacache user when it exists.
+# make uninstall removes all that but the config, the cache and the logs.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR   = $(PREFIX)/bin
+DATADIR  = $(PREFIX)/share/pmacache
+MANDIR   = $(PREFIX)/share/man
+UNITDIR ?= /etc/systemd/system
+ETC      = $(DESTDIR)/etc
+SUBST    = sed -e 's|@BINDIR@|$(BINDIR)|g'
+INSTALLED = $(BINDIR)/pmacache-fcgi $(BINDIR)/pmacache-sync $(BINDIR)/pmacache \
+	$(DATADIR)/nginx/nginx.conf.in $(DATADIR)/nginx/pmacache-http.conf.in \
+	$(DATADIR)/nginx/pmacache-locations.conf.in $(DATADIR)/proc.sh \
+	$(DATADIR)/pmacache.conf.sample $(MANDIR)/man8/pmacache-fcgi.8 \
+	$(MANDIR)/man8/pmacache-sync.8 $(MANDIR)/man5/pmacache.conf.5 \
+	$(UNITDIR)/pmacache.service $(UNITDIR)/pmacache-sync.service \
+	$(UNITDIR)/pmacache-sync.timer /etc/cron.d/pmacache /etc/logrotate.d/pmacache \
+	/etc/nginx/conf.d/pmacache.conf /etc/nginx/snippets/pmacache.conf
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/nginx $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) $(ETC)/cron.d $(ETC)/logrotate.d \
+		$(ETC)/nginx/conf.d $(ETC)/nginx/snippets
+	install -d -m 0755 $(ETC)/pmacache
+	install -m 0755 cgi/pmacache-fcgi sync/pmacache-sync $(DESTDIR)$(BINDIR)/
+	sed -e 's|^installed_bindir=$$|installed_bindir=$(BINDIR)|' \
+		-e 's|^installed_datadir=$$|installed_datadir=$(DATADIR)|' scripts/pmacache \
+		> $(DESTDIR)$(BINDIR)/pmacache
+	chmod 0755 $(DESTDIR)$(BINDIR)/pmacache
+	install -m 0644 nginx/*.conf.in $(DESTDIR)$(DATADIR)/nginx/
+	install -m 0644 scripts/proc.sh pmacache.conf.sample $(DESTDIR)$(DATADIR)/
+	install -m 0644 man/pmacache-fcgi.8 man/pmacache-sync.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/pmacache.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	$(SUBST) dist/pmacache.service.in > $(DESTDIR)$(UNITDIR)/pmacache.service
+	$(SUBST) dist/pmacache-sync.service.in > $(DESTDIR)$(UNITDIR)/pmacache-sync.service
+	install -m 0644 dist/pmacache-sync.timer $(DESTDIR)$(UNITDIR)/
+	$(SUBST) dist/pmacache.cron.in > $(ETC)/cron.d/pmacache
+	install -m 0644 dist/pmacache.logrotate $(ETC)/logrotate.d/pmacache
+	@# The config: the sample, once; an existing one is the admin's and stays.
+	@if [ -e $(ETC)/pmacache/pmacache.conf ]; then \
+		echo "keeping $(ETC)/pmacache/pmacache.conf"; \
+	else install -m 0644 pmacache.conf.sample $(ETC)/pmacache/pmacache.conf; fi
+	@# The drop-in, rendered from that config (re-render after changing it:
+	@# pmacache nginx-http / nginx-snippet).
+	PMACACHE_FCGI=$(CURDIR)/cgi/pmacache-fcgi bash scripts/pmacache -c $(ETC)/pmacache/pmacache.conf \
+		nginx-http > $(ETC)/nginx/conf.d/pmacache.conf
+	PMACACHE_FCGI=$(CURDIR)/cgi/pmacache-fcgi bash scripts/pmacache -c $(ETC)/pmacache/pmacache.conf \
+		nginx-snippet > $(ETC)/nginx/snippets/pmacache.conf
+	@# State and logs: the pmacache user's, read by its group (nginx's www-data is in it).
+	install -d -m 0750 $(DESTDIR)/var/lib/pmacache $(DESTDIR)/var/log/pmacache
+	@if [ "$$(id -u)" = 0 ] && id -u pmacache >/dev/null 2>&1; then \
+		chown pmacache:pmacache $(DESTDIR)/var/lib/pmacache $(DESTDIR)/var/log/pmacache; \
+	else echo "note: chown pmacache:pmacache $(DESTDIR)/var/lib/pmacache $(DESTDIR)/var/log/pmacache once the user exists"; fi
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DATADIR)/nginx $(DESTDIR)$(DATADIR) 2>/dev/null
+	@echo "kept: $(ETC)/pmacache (config and keys), $(DESTDIR)/var/lib/pmacache (cache), $(DESTDIR)/var/log/pmacache (logs)"
 
 # The Debian packages (as root; idempotent, quick when all are there).
 deps:

@@ -53,7 +53,9 @@ kill_slow() { [ -f "$B/slow-sync.pid" ] && kill "$(cat "$B/slow-sync.pid")" 2>/d
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 KEY=$(head -c 24 /dev/urandom | base64 | tr -d '=+/')
+ensure_pmacache_user
 (umask 077; echo "$KEY" > "$B/api_keys")
+secret_file "$B/api_keys"
 # A sync that only holds the lock (fd 3) while the SSE rows run; killed by its pid file.
 cat > "$B/slow-sync" <<SH
 #!/bin/sh

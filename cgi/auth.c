@@ -1,6 +1,7 @@
 #include "auth.h"
 
 #include "../common/log.h"
+#include "../common/priv.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -116,8 +117,9 @@ static int is_racy(const struct stat *st)
  */
 static void reload(const char *path, const struct stat *st)
 {
-	char *line = NULL;
+	char *line = NULL, why[1024] = "api_keys_file: fstat failed";
 	size_t cap = 0, lineno = 0, refused = 0;
+	struct stat fst;
 	ssize_t len;
 	FILE *f;
 
@@ -131,6 +133,12 @@ static void reload(const char *path, const struct stat *st)
 	ak.racy = is_racy(st);
 	if (hash_file(path, &ak.hash) < 0 || (f = fopen(path, "re")) == NULL) {
 		log_err("api_keys_file %s: %s", path, strerror(errno));
+		return;
+	}
+	if (fstat(fileno(f), &fst) < 0 ||
+	    priv_secret_ok("api_keys_file", path, &fst, why, sizeof(why)) < 0) {
+		log_err("%s: no key is accepted", why);
+		fclose(f);
 		return;
 	}
 	while ((len = getline(&line, &cap, f)) >= 0) {
@@ -160,7 +168,11 @@ static void reload(const char *path, const struct stat *st)
 		free(line);
 	}
 	fclose(f);
-	log_info("api_keys_file %s: %zu keys loaded, %zu refused", path, ak.n, refused);
+	if (ak.n == 0)
+		log_err("api_keys_file %s: no usable key (%zu refused): every request gets 401",
+		        path, refused);
+	else
+		log_info("api_keys_file %s: %zu keys loaded, %zu refused", path, ak.n, refused);
 }
 
 int auth_check(const char *path, const char *key)

@@ -455,7 +455,7 @@ int cache_write_file(const char *cache_dir, const char *name, const char *buf, s
 		errf(err, errlen, "write %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
-	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, 0640) < 0 || fsync(fd) < 0) {
 		errf(err, errlen, "fsync %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
@@ -562,7 +562,7 @@ int cache_publish(const char *cache_dir, const char *tmpdir, const char *id, cha
 	int lk, rc = -1;
 
 	snprintf(snaps, sizeof(snaps), "%s/snapshots", cache_dir);
-	if (cache_mkdir(snaps, 0755) < 0) {
+	if (cache_mkdir(snaps, 0750) < 0) {
 		errf(err, errlen, "%s: %s", snaps, strerror(errno));
 		return -1;
 	}

@@ -32,6 +32,9 @@ static const struct conf_key conf_keys[] = {
     {"log_dir", CT_PATH, S(log_dir), 0, 0, NULL, 0},
     {"api_keys_file", CT_PATH, S(api_keys_file), 0, 0, NULL, 1},
     {"sync_bin", CT_PATH, S(sync_bin), 0, 0, NULL, 0},
+    {"location_prefix", CT_STR, S(location_prefix), 0, 0, "/", 0},
+    {"user", CT_STR, S(user), 0, 0, "pmacache", 0},
+    {"group", CT_STR, S(group), 0, 0, "pmacache", 0},
     {"workers", CT_INT, I(workers), 1, 64, "2", 0},
     {"threads", CT_INT, I(threads), 2, 1024, "128", 0},
     {"sse_heartbeat_s", CT_INT, I(sse_heartbeat_s), 1, 3600, "15", 0},
@@ -68,6 +71,41 @@ static char *trim(char *s)
 	while (e > s && isspace((unsigned char)e[-1]))
 		*--e = '\0';
 	return s;
+}
+
+/* A user or group name as useradd accepts it: [a-z_][a-z0-9_-]*, at most 32 bytes. */
+static int valid_name(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 32 || !(islower((unsigned char)s[0]) || s[0] == '_'))
+		return 0;
+	for (i = 1; i < n; i++)
+		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '_' ||
+		      s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* location_prefix: "/" or "/seg/.../", segments of [A-Za-z0-9._~-], none "." or "..". It is
+ * rendered into nginx regexes and rewrites, so nothing else may reach them. */
+static int valid_prefix(const char *s)
+{
+	size_t n = strlen(s), i, seg = 1;
+
+	if (n == 0 || s[0] != '/' || s[n - 1] != '/')
+		return 0;
+	for (i = 1; i < n; i++) {
+		if (s[i] == '/') {
+			if (i == seg || (i - seg == 1 && s[seg] == '.') ||
+			    (i - seg == 2 && s[seg] == '.' && s[seg + 1] == '.'))
+				return 0;
+			seg = i + 1;
+		} else if (!(isalnum((unsigned char)s[i]) || strchr("._~-", s[i]) != NULL)) {
+			return 0;
+		}
+	}
+	return 1;
 }
 
 /* Make p absolute against dir. Returns 0, or -1 if it does not fit. */
@@ -332,6 +370,19 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	if (c->log_dir[0] == '\0' && snprintf(c->log_dir, sizeof(c->log_dir), "%s/log",
 	                                      c->run_dir) >= (int)sizeof(c->log_dir)) {
 		errf(err, errlen, "%s: log_dir is too long", c->path);
+		goto out;
+	}
+	if (!valid_prefix(c->location_prefix)) {
+		errf(err, errlen,
+		     "%s: key 'location_prefix': expected a path like /api/orders/ (starting and "
+		     "ending with /; letters, digits, '.', '_', '-', '~'), got '%s'",
+		     c->path, c->location_prefix);
+		goto out;
+	}
+	if (!valid_name(c->user) || !valid_name(c->group)) {
+		errf(err, errlen,
+		     "%s: key '%s': expected a user or group name (letters, digits, '_', '-')",
+		     c->path, valid_name(c->user) ? "group" : "user");
 		goto out;
 	}
 	if (c->webdriver_url[0] && strncmp(c->webdriver_url, "http://", 7) != 0) {

@@ -19,9 +19,12 @@ struct conf {
 	char run_dir[CONF_PATH]; /* sockets, pid files, nginx state */
 	char log_dir[CONF_PATH];
 	char api_keys_file[CONF_PATH];
-	char sync_bin[CONF_PATH]; /* pmacache-sync, forked by POST /refresh */
-	int workers;              /* responder processes */
-	int threads;              /* request threads per responder process */
+	char sync_bin[CONF_PATH];  /* pmacache-sync, forked by POST /refresh */
+	char location_prefix[256]; /* the endpoints' path in the drop-in: "/" or "/a/b/" */
+	char user[64];             /* started as root, the responders and the sync run as this */
+	char group[64];            /* ... with this group, which nginx's workers are also in */
+	int workers;               /* responder processes */
+	int threads;               /* request threads per responder process */
 	int sse_heartbeat_s;
 	int sse_max_streams;
 	int sse_retry_ms;

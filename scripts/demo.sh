@@ -20,12 +20,16 @@ stop() {
 run() {
 	mkdir -p "$demo"
 	stop >/dev/null 2>&1
+	# As root, pmacache runs as its own user (see README, "Installing on a LAMP host").
+	. "$here/scripts/proc.sh"
+	ensure_pmacache_user
 	echo "== demo phpMyAdmin stack with $rows orders (in $demo/stack)"
 	bash "$here/scripts/pma-stack.sh" up "$demo/stack" "$rows"
 	. "$demo/stack/stack.env"
 	if [ ! -f "$demo/api_keys" ]; then
 		(umask 077; { echo "# pmacache API keys, one per line"; head -c 32 /dev/urandom | base64 | tr -d '=+/'; } > "$demo/api_keys")
 	fi
+	secret_file "$demo/api_keys"
 	cat > "$conf" <<CONF
 # pmacache demo configuration (see pmacache.conf.sample for every key)
 listen = 127.0.0.1:8080

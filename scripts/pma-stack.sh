@@ -56,6 +56,12 @@ up() {
 	# The shop database, seeded, and a SELECT-only user with a fresh password.
 	pw=$(head -c 24 /dev/urandom | base64 | tr -d '=+/')
 	(umask 077; printf '%s' "$pw" > "$dir/pma_password")
+	# pmacache-sync runs as the pmacache user (started as root, it becomes that user): the
+	# file is root's, readable by the group, as the README's install makes it.
+	if [ "$(id -u)" = 0 ] && getent group pmacache >/dev/null; then
+		chown root:pmacache "$dir/pma_password"
+		chmod 640 "$dir/pma_password"
+	fi
 	sql -e "CREATE DATABASE IF NOT EXISTS shop CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
 	"$gen" -n "$rows" sql | sql shop
 	sql <<SQL

@@ -35,3 +35,21 @@ stop_pid() {
 	fi
 	rm -f "$f"
 }
+
+# As root, pmacache runs as its own system user (config `user`/`group`, default pmacache),
+# and nginx's workers (www-data) reach its socket and snapshots as members of its group.
+# ensure_pmacache_user: create them as the README's install does (once; useradd locks
+# /etc/passwd, and a concurrent run may win). Nothing to do when not root.
+ensure_pmacache_user() {
+	[ "$(id -u)" = 0 ] || return 0
+	id -u pmacache >/dev/null 2>&1 ||
+		useradd --system --user-group --home-dir /var/lib/pmacache --no-create-home \
+			--shell /usr/sbin/nologin pmacache 2>/dev/null || id -u pmacache >/dev/null || return 1
+	id -nG www-data | tr ' ' '\n' | grep -qx pmacache || usermod -aG pmacache www-data
+}
+
+# secret_file FILE: a key or password file as pmacache wants it: 0640 root:pmacache (as
+# root), 0600 otherwise.
+secret_file() {
+	if [ "$(id -u)" = 0 ]; then chown root:pmacache "$1"; chmod 640 "$1"; else chmod 600 "$1"; fi
+}

@@ -5,11 +5,13 @@
 #include "sync.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,6 +131,26 @@ static int start_driver(struct browser *b, const struct conf *c)
 	return EXIT_BROWSER;
 }
 
+/*
+ * Whether this user may create a user namespace, which Chromium's own sandbox needs when it
+ * runs as a user other than root (Debian's chromium has no setuid sandbox helper). Tried
+ * in a child, which exits at once.
+ */
+static int userns_works(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0)
+		_exit(unshare(CLONE_NEWUSER) == 0 ? 0 : 1);
+	if (pid < 0)
+		return 0;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return 0;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 /* The capabilities: headless Chromium, a fresh profile, downloads to b->dl, network
  * locked to the phpMyAdmin host. */
 static struct json_object *capabilities(struct browser *b, const struct conf *c)
@@ -142,7 +164,6 @@ static struct json_object *capabilities(struct browser *b, const struct conf *c)
 	size_t i;
 	static const char *const fixed[] = {
 	    "--headless=new",
-	    "--no-sandbox",
 	    "--disable-gpu",
 	    "--disable-dev-shm-usage",
 	    "--no-first-run",
@@ -171,6 +192,13 @@ static struct json_object *capabilities(struct browser *b, const struct conf *c)
 	}
 	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		json_object_array_add(args, json_object_new_string(fixed[i]));
+	/* Chromium's sandbox stays on; only a kernel without user namespaces turns it off. */
+	if (!userns_works()) {
+		log_warn("this kernel does not allow user namespaces (see sysctl "
+		         "user.max_user_namespaces, kernel.unprivileged_userns_clone): Chromium "
+		         "runs with --no-sandbox");
+		json_object_array_add(args, json_object_new_string("--no-sandbox"));
+	}
 	snprintf(buf, sizeof(buf), "--user-data-dir=%s/profile", b->dir);
 	json_object_array_add(args, json_object_new_string(buf));
 	/* Names resolve to nothing but the phpMyAdmin host: no other traffic leaves. */

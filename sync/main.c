@@ -5,6 +5,8 @@
 #include "../common/cache.h"
 #include "../common/conf.h"
 #include "../common/log.h"
+#include "../common/priv.h"
+#include "doctor.h"
 #include "pma.h"
 #include "proc.h"
 #include "snap.h"
@@ -168,10 +170,28 @@ static void snap_phase(void *arg, const char *phase, long long rows, long long b
 	sync_phase(phase, rows, bytes);
 }
 
+/* The folder of the file open on fd (the sync lock, cache_dir/sync.lock), into dir. */
+static int cache_dir_of_lock(int fd, char *dir, size_t len)
+{
+	char link[64], path[4096], *slash;
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, path, sizeof(path) - 1)) <= 0)
+		return 0;
+	path[n] = '\0';
+	if ((slash = strrchr(path, '/')) == NULL || strcmp(slash, "/sync.lock") != 0 ||
+	    slash == path || (size_t)(slash - path) >= len)
+		return 0;
+	*slash = '\0';
+	memcpy(dir, path, (size_t)(slash - path) + 1);
+	return 1;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: pmacache-sync [-c FILE] [--csv EXPORT.csv|-] [--force] [-v]\n"
-	                "       pmacache-sync [-c FILE] --check\n");
+	                "       pmacache-sync [-c FILE] --check [--login]\n");
 }
 
 static int finish(int code, const char *error, long long rows)
@@ -194,6 +214,7 @@ int main(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'}, {"csv", required_argument, NULL, 'C'},
 	    {"force", no_argument, NULL, 'f'},        {"lock-fd", required_argument, NULL, 'L'},
 	    {"check", no_argument, NULL, 'k'},        {"verbose", no_argument, NULL, 'v'},
+	    {"login", no_argument, NULL, 'l'},        {"check-keys", no_argument, NULL, 'K'},
 	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	const char *conf_path = NULL, *csv_path = NULL;
 	char err[1024], csv_tmp[4096] = "", browser_dir[4096] = "";
@@ -222,7 +243,13 @@ int main(int argc, char **argv)
 			lock_fd = atoi(optarg);
 			break;
 		case 'k':
-			check = 1;
+			check = check ? check : 1;
+			break;
+		case 'l': /* --check --login */
+			check = 2;
+			break;
+		case 'K': /* --check-keys: what `pmacache start` checks */
+			check = 3;
 			break;
 		case 'v':
 			lvl = LOG_DEBUG;
@@ -240,21 +267,35 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	log_init("pmacache-sync", lvl);
-	umask(022);
+	umask(027);
 	/* The phpMyAdmin password passes through this process: no core file may keep it. */
 	setrlimit(RLIMIT_CORE, &nocore);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	/* Orphaned browser processes become ours to reap: none outlives the sync. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	if (conf_load(&cf, conf_path, err, sizeof(err)) < 0) {
+		if (check)
+			printf("FAIL config: %s; fix: see pmacache.conf(5)\n", err);
+		/* Started by /refresh: the lock it handed over names cache_dir, so /status can
+		 * still say why this sync never started. */
+		if (lock_fd >= 0 && cache_sync_holds(lock_fd) &&
+		    cache_dir_of_lock(lock_fd, cf.cache_dir, sizeof(cf.cache_dir)))
+			return finish(EXIT_CONFIG, err, -1);
 		log_err("%s", err);
 		return EXIT_CONFIG;
 	}
-	if (check) {
-		printf("%s: ok\n", cf.path);
-		return EXIT_OK;
+	/* Started as root (cron, a shell): become the configured user before anything else. */
+	if (priv_drop(&cf, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return EXIT_CONFIG;
 	}
-	if (cache_mkdir(cf.cache_dir, 0755) < 0) {
+	if (check) /* the doctor: one line per check, OK or FAIL with the fix */
+		return doctor_run(&cf, check == 3   ? DOCTOR_KEYS
+		                       : check == 2 ? DOCTOR_LOGIN
+		                                    : DOCTOR_ALL)
+		           ? EXIT_CONFIG
+		           : EXIT_OK;
+	if (cache_mkdir(cf.cache_dir, 0750) < 0) {
 		log_err("cache_dir %s: %s", cf.cache_dir, strerror(errno));
 		return EXIT_WRITE;
 	}

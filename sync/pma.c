@@ -1,6 +1,7 @@
 #include "pma.h"
 
 #include "../common/log.h"
+#include "../common/priv.h"
 #include "browser.h"
 #include "sync.h"
 #include "wd.h"
@@ -9,11 +10,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,7 +99,7 @@ static int wd_fail(struct pma *p, int rc, int code, const char *what)
 	return browser_fail(p->b, rc, code, what);
 }
 
-/* Read the password file: mode 0600 or stricter, first line only. */
+/* Read the password file: 0600 or 0640, owned by root or us; first line only. */
 static int read_password(const struct conf *c, char *pw, size_t len, char *err, size_t errlen)
 {
 	struct stat st;
@@ -108,10 +111,13 @@ static int read_password(const struct conf *c, char *pw, size_t len, char *err, 
 		         strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
-		snprintf(err, errlen,
-		         "pma_password_file %s: mode %04o is too open: make it 0600 (chmod 600)",
-		         c->pma_password_file, (unsigned)(st.st_mode & 07777));
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "pma_password_file %s: %s", c->pma_password_file,
+		         strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (priv_secret_ok("pma_password_file", c->pma_password_file, &st, err, errlen) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -124,6 +130,15 @@ static int read_password(const struct conf *c, char *pw, size_t len, char *err, 
 	pw[n] = '\0';
 	pw[strcspn(pw, "\r\n")] = '\0';
 	return 0;
+}
+
+int pma_password_ok(const struct conf *c, char *err, size_t errlen)
+{
+	char pw[1024];
+	int rc = read_password(c, pw, sizeof(pw), err, errlen);
+
+	explicit_bzero(pw, sizeof(pw));
+	return rc;
 }
 
 /* The phpMyAdmin folder URL: pma_url without index.php or a query. */
@@ -813,6 +828,67 @@ static int export_table(struct pma *p, const char *url, char *csv_path, size_t p
 	return download(p, &w, csv_path, pathlen);
 }
 
+/* --check --login: after the login, the table's export page must show its form. */
+static int pma_login_only;
+
+/* The table's structure page lists its columns; for a table that does not exist phpMyAdmin
+ * shows its SQL box instead. "" when the columns are there, else what the page shows. */
+static const char structure_js[] =
+    "if(document.getElementById('tablestructure'))return '';"
+    "var e=document.querySelector('#page_content .alert-danger');"
+    "if(e&&e.innerText)return e.innerText;"
+    "var p=document.getElementById('page_content');"
+    "return 'no column list: '+(p?p.innerText.slice(0,120):document.title);";
+
+static int check_table(struct pma *p, const char *url)
+{
+	struct json_object *v = NULL;
+	struct page pg;
+	char structure[2100];
+	const char *r;
+	int rc;
+
+	/* The export page shows its form for any name; the structure page asks MySQL. */
+	if ((r = strstr(url, "route=/table/export")) == NULL)
+		return EXIT_PMA;
+	snprintf(structure, sizeof(structure), "%.*sroute=/table/structure%s", (int)(r - url), url,
+	         r + strlen("route=/table/export"));
+	if ((rc = wd_navigate(&p->b->wd, structure)) != WD_OK)
+		return wd_fail(p, rc, EXIT_PMA, "opening the table's page");
+	if ((rc = wd_execute(&p->b->wd, structure_js, NULL, &v)) != WD_OK)
+		return wd_fail(p, rc, EXIT_BROWSER, "reading the table's page");
+	if (json_object_get_string(v) && *json_object_get_string(v)) {
+		snprintf(p->err, p->errlen, "no such table? phpMyAdmin's structure page: %s",
+		         json_object_get_string(v));
+		one_line(p->err);
+		json_object_put(v);
+		return EXIT_EXPORT;
+	}
+	json_object_put(v);
+	if ((rc = wd_navigate(&p->b->wd, url)) != WD_OK)
+		return wd_fail(p, rc, EXIT_PMA, "opening the export page");
+	if ((rc = page_state(p, &pg)) != WD_OK)
+		return wd_fail(p, rc, EXIT_BROWSER, "reading the export page");
+	if (pg.go)
+		return EXIT_OK;
+	if ((rc = export_page(p, &pg)) != EXIT_OK)
+		return rc;
+	snprintf(p->err, p->errlen, "%s.%s: no export form (does the table exist?): '%s'",
+	         p->c->pma_db, p->c->pma_table, pg.text);
+	return EXIT_EXPORT;
+}
+
+int pma_check_login(const struct conf *c, char *tmpdir, size_t tmplen, char *err, size_t errlen)
+{
+	char csv[16];
+	int code;
+
+	pma_login_only = 1;
+	code = pma_export(c, NULL, tmpdir, tmplen, csv, sizeof(csv), err, errlen);
+	pma_login_only = 0;
+	return code;
+}
+
 int pma_export(const struct conf *c, const struct pma_hooks *hooks, char *tmpdir, size_t tmplen,
                char *csv_path, size_t pathlen, char *err, size_t errlen)
 {
@@ -832,7 +908,8 @@ int pma_export(const struct conf *c, const struct pma_hooks *hooks, char *tmpdir
 		code = login(&p, c->pma_url, c->pma_user, pw);
 		explicit_bzero(pw, sizeof(pw));
 		if (code == EXIT_OK)
-			code = export_table(&p, url, csv_path, pathlen);
+			code = pma_login_only ? check_table(&p, url)
+			                      : export_table(&p, url, csv_path, pathlen);
 	}
 	explicit_bzero(pw, sizeof(pw));
 	browser_stop(&b);

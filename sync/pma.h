@@ -26,4 +26,13 @@ struct pma_hooks {
 int pma_export(const struct conf *c, const struct pma_hooks *hooks, char *tmpdir, size_t tmplen,
                char *csv_path, size_t pathlen, char *err, size_t errlen);
 
+/*
+ * The same up to the login, then check that the table's export page shows its form: the
+ * login works and the table exists. Nothing is exported. Returns an enum sync_exit code.
+ */
+int pma_check_login(const struct conf *c, char *tmpdir, size_t tmplen, char *err, size_t errlen);
+
+/* 0 when the password file is acceptable (exists, 0600/0640, root's or ours, not empty). */
+int pma_password_ok(const struct conf *c, char *err, size_t errlen);
+
 #endif

@@ -47,7 +47,7 @@ static int put_file(const char *tmpdir, const char *name, const char *text, size
 	int fd, rc = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0 ||
 	    cache_write_all(fd, text, len, -1) < 0 || fsync(fd) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		rc = -1;
@@ -159,15 +159,15 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		snprintf(err, errlen, "%s: %s", tmpdir, strerror(errno));
 		return SNAP_EWRITE;
 	}
-	chmod(tmpdir, 0755);
+	chmod(tmpdir, 0750);
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_DATA);
-	if ((out.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
+	if ((out.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_DATA_GZ);
-	if ((gz_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
+	if ((gz_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}

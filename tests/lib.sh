@@ -15,6 +15,22 @@ if [ "$(id -u)" = 0 ] && ! runuser -u www-data -- test -x "$TOP/tests" 2>/dev/nu
 fi
 mkdir -p "$TMPBASE"
 
+# As root (CI), pmacache runs as its own system user, as the README's install creates it:
+# the responders, every sync, chromedriver and Chromium run as `pmacache`, and nginx's
+# workers (www-data) reach the socket and the snapshots as members of its group.
+PMC_USER=pmacache
+ensure_user() {
+	ensure_pmacache_user || { echo "not ok - cannot create user $PMC_USER"; exit 1; }
+}
+ensure_user
+# secret FILE: mode 0640, owner root, group pmacache (as root); 0600 otherwise.
+secret() { secret_file "$1"; }
+# descendants PID: the process and all its descendants, one pid a line.
+descendants() {
+	ps -eo pid=,ppid= | awk -v r="$1" '{ kids[$2] = kids[$2] " " $1 }
+		END { n = split(r, q, " "); for (i = 1; i <= n; i++) { print q[i]; m = split(kids[q[i]], k, " "); for (j = 1; j <= m; j++) q[++n] = k[j] } }'
+}
+
 ok() { echo "ok - $1"; }
 # skip NAME WHY: a check that could not run here. Counted as skipped, never as passed; under
 # CI a skip fails the run unless EXPECTED_SKIPS (in .ci/run) names it.
@@ -37,6 +53,7 @@ inst_up() {
 	CACHE=$DIR/cache
 	KEY=$(head -c 24 /dev/urandom | base64 | tr -d '=+/')
 	(umask 077; printf '# test key\n%s\n' "$KEY" > "$DIR/api_keys")
+	secret "$DIR/api_keys"
 	{
 		echo "listen = 127.0.0.1:$PORT"
 		echo "cache_dir = cache"

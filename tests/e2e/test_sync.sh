@@ -67,13 +67,26 @@ is "background sync succeeded" "$(jq -r .last_sync.result <<<"$st")" success
 check "new snapshot served" test "$(jq -r .etag <<<"$st")" != "$etag0"
 check "no browser left after /refresh" no_browser
 
+# The user the sync runs as: pmacache when the test runs as root, else the test's own.
+want_user=$(id -u)
+[ "$want_user" = 0 ] && want_user=$(id -u "$PMC_USER")
+want_uids="$want_user $want_user $want_user $want_user"
+unshare_ok() { if [ "$(id -u)" = 0 ]; then runuser -u "$PMC_USER" -- unshare -U true; else unshare -U true; fi 2>/dev/null; }
 # 3a. Children inherit nothing they shouldn't: no lock, no FastCGI socket in the driver or
 # the browser. Looked at while a /refresh sync runs.
 is "refresh for the fd check" "$(api -X POST "$URL/refresh" | jq -r .status)" triggered
-leak=0 seen=0
+leak=0 seen=0 mine=0 asroot="" nosandbox=0
 for i in $(seq 100); do
 	for p in $(our_browsers chromedriver) $(our_browsers chromium); do
 		seen=$((seen + 1))
+		# Other instances' browsers (other test runs on this machine) are not ours to judge.
+		grep -qx "$p" <<<"$(descendants "$(cat "$DIR/run/pmacache-fcgi.pid")")" || continue
+		mine=$((mine + 1))
+		# Least privilege: the driver and the browser run as the sync's user, never root,
+		# and Chromium keeps its own sandbox (this kernel allows user namespaces).
+		u=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$p/status" 2>/dev/null) || continue
+		[ -z "$u" ] || [ "$u" = "$want_uids" ] || asroot+="$p:$u "
+		tr '\0' '\n' 2>/dev/null <"/proc/$p/cmdline" | grep -qx -- --no-sandbox && nosandbox=$((nosandbox + 1))
 		for l in /proc/$p/fd/*; do
 			t=$(readlink "$l" 2>/dev/null) || continue
 			case $t in *sync.lock*|*cache.lock*|*fcgi.sock*) leak=$((leak + 1)); echo "pid $p holds $t" >&2 ;; esac
@@ -85,6 +98,13 @@ for i in $(seq 100); do
 done
 check "driver and browser processes were inspected ($seen)" test "$seen" -gt 0
 is "no lock or FastCGI socket in chromedriver/chromium" "$leak" 0
+check "this instance's driver and browser were inspected ($mine)" test "$mine" -gt 0
+is "chromedriver and chromium run as $(id -un "$want_user") (uids $want_uids)" "$asroot" ""
+if unshare_ok; then
+	is "Chromium keeps its sandbox: no --no-sandbox" "$nosandbox" 0
+else
+	skip "Chromium keeps its sandbox" "this kernel forbids unprivileged user namespaces"
+fi
 wait_idle
 no_zombies "no zombies after the refreshes"
 
@@ -117,6 +137,7 @@ expect_failure() { # name code conf pattern
 	is "$name: no temp folders left" "$(ls "$CACHE" | grep -c '^tmp\.')" 0
 }
 (umask 077; echo "wrong-$RANDOM" > "$DIR/wrong_pw")
+secret "$DIR/wrong_pw"
 alog=$STACK/log/nginx-access.log
 before=$(wc -l < "$alog")
 expect_failure wrong-password 4 "$(variant wrongpw "s|^pma_password_file = .*|pma_password_file = $DIR/wrong_pw|")" "rejected the login"
@@ -125,6 +146,19 @@ cp "$PMA_PASSWORD_FILE" "$DIR/open_pw"; chmod 644 "$DIR/open_pw"
 "$SYNC" -c "$(variant openpw "s|^pma_password_file = .*|pma_password_file = $DIR/open_pw|")" 2>"$DIR/openpw.log"
 is "password file 0644: exit 2" "$?" 2
 check "password file 0644: says chmod 600" grep -q 'chmod 600' "$DIR/openpw.log"
+# The doctor against the real phpMyAdmin: --login logs in and finds the table's export page.
+"$SYNC" -c "$CONF" --check --login > "$DIR/doctor.out" 2>&1
+rc=$?
+is "doctor --check --login: exit 0 ($(grep '^FAIL' "$DIR/doctor.out" | head -c 200))" "$rc" 0
+check "doctor: phpMyAdmin reachable" grep -q "^OK   phpMyAdmin $PMA_URL: reachable (HTTP 200)" "$DIR/doctor.out"
+check "doctor: the login works and the table exists" grep -q "^OK   phpMyAdmin login as $PMA_USER works, and $PMA_DB.$PMA_TABLE has an export page" "$DIR/doctor.out"
+"$SYNC" -c "$(variant notable "s|^pma_table = .*|pma_table = no_such_table|")" --check --login > "$DIR/doctor-nt.out" 2>&1
+is "doctor --login, no such table: exit 2" "$?" 2
+check "doctor: the missing table is a FAIL ($(grep '^FAIL' "$DIR/doctor-nt.out" | head -c 200))" grep -q "^FAIL phpMyAdmin login as $PMA_USER, table $PMA_DB.no_such_table: " "$DIR/doctor-nt.out"
+"$SYNC" -c "$DIR/wrongpw.conf" --check --login > "$DIR/doctor-pw.out" 2>&1
+is "doctor --login, wrong password: exit 2" "$?" 2
+check "doctor: the rejected login is a FAIL" grep -q "^FAIL phpMyAdmin login as $PMA_USER, table .*rejected the login.*(exit 4" "$DIR/doctor-pw.out"
+check "no browser left after the doctor" no_browser
 closed=$(free_port)
 expect_failure port-closed 5 "$(variant closed "s|^pma_url = .*|pma_url = http://127.0.0.1:$closed/|")" "unreachable"
 kill "$(cat "$STACK/php-fpm.pid")"

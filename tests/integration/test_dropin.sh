@@ -37,6 +37,47 @@ is "no cors_origins: no CORS headers" "$(curl -s -D - -o /dev/null -H 'Origin: h
 is "no cors_origins: OPTIONS is not a preflight" "$(code -X OPTIONS -H 'Origin: http://127.0.0.1:1' -H 'Access-Control-Request-Method: GET' "$S/fetch-data")" 405
 is "FastCGI socket mode 0660" "$(stat -c %a "$DIR/run/fcgi.sock")" 660
 
+# Without the http part, nginx -t fails at the snippet's check line, and the comment above
+# that line says what to include.
+sed "s|^\s*include $site/pmacache-http.conf;||" "$site/nginx.conf" > "$site/nohttp.conf"
+nginx -t -c "$site/nohttp.conf" -p "$site" 2>"$site/nohttp.err"
+is "snippet without the http part: nginx -t fails" "$?" 1
+err=$(grep emerg "$site/nohttp.err")
+check "nginx -t names the check ($err)" grep -q 'unknown log format "pmacache_noquery" in .*pmacache.conf:[0-9]' <<<"$err"
+line=$(grep -o 'pmacache.conf:[0-9]*' <<<"$err" | cut -d: -f2)
+check "the comment above line ${line:-?} says what to include" grep -q 'include /etc/nginx/conf.d/pmacache.conf;   # inside http' <(head -n "${line:-0}" "$site/pmacache.conf" | tail -n 6)
+
+# location_prefix: the endpoints under /api/orders/, beside the site's own /status.
+sed 's|^location_prefix = .*||' "$CONF" > "$DIR/prefix.conf"
+echo "location_prefix = /api/orders/" >> "$DIR/prefix.conf"
+"$PMACACHE" -c "$DIR/prefix.conf" nginx-snippet > "$site/pmacache.conf"
+echo "the site's own status page" > "$site/www/status"
+# A reload starts new workers; the old ones may still take a connection until they have
+# seen the signal: wait until every old worker is gone.
+old_workers=$(pgrep -P "$(cat "$site/nginx.pid")" | paste -sd' ' -)
+nginx -c "$site/nginx.conf" -p "$site" -s reload 2>/dev/null
+check "the old workers are gone after the reload" wait_for 15 sh -c "! kill -0 $old_workers 2>/dev/null"
+check "prefix: the site's /status is the site's again" wait_for 10 sh -c "[ \"\$(curl -s '$S/status')\" = \"the site's own status page\" ]"
+is "prefix: /api/orders/health" "$(curl -s "$S/api/orders/health" | jq -r .status)" healthy
+is "prefix: /api/orders/fetch-data" "$(curl -s -H "X-API-Key: $KEY" "$S/api/orders/fetch-data" | jq .count)" 50
+is "prefix: /api/orders/status" "$(curl -s -H "X-API-Key: $KEY" "$S/api/orders/status" | jq .count)" 50
+is "prefix: 401 keeps its JSON" "$(curl -s "$S/api/orders/fetch-data")" '{"status":"error","message":"Unauthorized"}'
+is "prefix: POST /api/orders/refresh" "$(code -X POST -H "X-API-Key: $KEY" "$S/api/orders/refresh")" 202
+wait_idle
+is "prefix: /fetch-data at the root is the site's 404" "$(curl -s -H "X-API-Key: $KEY" "$S/fetch-data")" "404 from the site"
+is "prefix: a trailing %0a is not the endpoint" "$(code -H "X-API-Key: $KEY" "$S/api/orders/fetch-data%0a")" 404
+is "prefix: gzip through it" "$(curl -s --compressed -H "X-API-Key: $KEY" "$S/api/orders/fetch-data" | jq .count)" 50
+
+# start-responders: only the responders; the site's nginx serves them.
+"$PMACACHE" -c "$CONF" stop >/dev/null
+out=$("$PMACACHE" -c "$CONF" start-responders)
+check "start-responders says where ($out)" grep -q "responders on $DIR/run/fcgi.sock" <<<"$out"
+is "start-responders: no private nginx" "$(test -e "$DIR/run/nginx.pid" && echo yes || echo no)" no
+is "start-responders: served through the site" "$(curl -s -H "X-API-Key: $KEY" "$S/api/orders/fetch-data" | jq .count)" 50
+check "start-responders: status shows them" "$PMACACHE" -c "$CONF" status
+"$PMACACHE" -c "$CONF" stop >/dev/null
+"$PMACACHE" -c "$CONF" start >/dev/null
+
 # The sample config parses, and documents every key the parser knows.
 check "pmacache.conf.sample is valid" "$TOP/cgi/pmacache-fcgi" -c "$TOP/pmacache.conf.sample" --check
 keys=$("$TOP/build/conf-keys")
@@ -55,5 +96,7 @@ PMACACHE_CRON_DIR=$DIR/cron.d "$PMACACHE" -c "$CONF" install-cron >/dev/null
 line=$(grep -v '^#' "$DIR/cron.d/pmacache" | grep 'pmacache-sync')
 check "cron: hourly" grep -Eq '^[0-9]+ \* \* \* \* ' <<<"$line"
 check "cron: runs pmacache-sync with the config" grep -q "pmacache-sync -c $CONF" <<<"$line"
-check "cron: the command works as written" bash -c "$(cut -d' ' -f7- <<<"$line" | sed 's/>>.*//') --check"
+want=$(id -un); [ "$(id -u)" = 0 ] && want=$PMC_USER
+is "cron: runs as $want" "$(awk '{ print $6 }' <<<"$line")" "$want"
+check "cron: the command works as written" bash -c "$(cut -d' ' -f7- <<<"$line" | sed 's/>>.*//') --check-keys"
 finish

@@ -5,7 +5,10 @@
 inst_up hostile_serve "sync_bin = $TMPBASE/hostile_serve/mark-sync
 sse_heartbeat_s = 1"
 # The sync that /refresh starts only leaves a mark: the cache stays as the test planted it.
-printf '#!/bin/sh\necho run >> %s/sync-runs\n' "$DIR" > "$DIR/mark-sync"
+# It runs as the responders' user, so the mark goes to a folder that user may write.
+mkdir -p "$DIR/marks"
+[ "$(id -u)" = 0 ] && chown "$PMC_USER" "$DIR/marks"
+printf '#!/bin/sh\necho run >> %s/marks/sync-runs\n' "$DIR" > "$DIR/mark-sync"
 chmod +x "$DIR/mark-sync"
 "$GEN" -n 20 csv > "$DIR/o.csv"
 "$SYNC" -c "$CONF" --csv "$DIR/o.csv" 2>/dev/null
@@ -15,9 +18,9 @@ good=$(readlink "$CACHE/current")
 # 1. HEAD with ?refresh=true starts no sync (GET does: the probe works).
 is "HEAD ?refresh=true: 200" "$(code -I -H "X-API-Key: $KEY" "$URL/fetch-data?refresh=true")" 200
 is "HEAD ?stream=true&refresh=true: 200" "$(code -I -H "X-API-Key: $KEY" "$URL/fetch-data?stream=true&refresh=true")" 200
-check "HEAD started no sync" test ! -e "$DIR/sync-runs"
+check "HEAD started no sync" test ! -e "$DIR/marks/sync-runs"
 is "GET ?refresh=true: 200" "$(code -H "X-API-Key: $KEY" "$URL/fetch-data?refresh=true")" 200
-check "GET ?refresh=true started one" wait_for 10 test -s "$DIR/sync-runs"
+check "GET ?refresh=true started one" wait_for 10 test -s "$DIR/marks/sync-runs"
 
 # 2. Planted symlinks. A root-only secret (nginx runs as www-data when we are root) and
 # /etc/passwd, each behind a snapshot whose meta.json is valid.

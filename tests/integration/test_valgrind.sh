@@ -11,6 +11,8 @@ is "unit tests under valgrind: 0 errors" "$(grep -c '==[0-9]*== ' "$TMPBASE/valg
 
 # A responder under valgrind, behind real nginx and spawn-fcgi.
 mkdir -p "$TMPBASE/vg"
+# The responders run as the pmacache user: valgrind writes their logs as that user.
+[ "$(id -u)" = 0 ] && chown "$PMC_USER" "$TMPBASE/vg"
 cat > "$TMPBASE/vg/pmacache-fcgi" <<SH
 #!/bin/sh
 case "\$*" in *--get*|*--check*) exec "$TOP/cgi/pmacache-fcgi" "\$@" ;; esac

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int t_pass, t_fail;
@@ -27,6 +28,8 @@ const char *t_file(const char *name, const char *text)
 	}
 	fputs(text, f);
 	fclose(f);
+	/* Key and password files must be 0600 or 0640: every test file is. */
+	chmod(path, 0600);
 	return path;
 }
 
