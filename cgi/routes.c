@@ -107,27 +107,79 @@ static char *last_sync(const struct conf *cf, int running)
 	return out;
 }
 
+/*
+ * Whether nginx can send the snapshot: it is not this process's user, and reaches cache_dir
+ * through the group (or others). Each folder on the way must let it in, the file be readable.
+ * Returns 1, or 0 with what stops it in why.
+ */
+static int nginx_can_read(const char *cache_dir, const char *id, char *why, size_t len)
+{
+	char path[4400];
+	const char *const parts[] = {"", "/snapshots", "/snapshots/", "/snapshots/"};
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		int file = i == 3;
+		snprintf(path, sizeof(path), "%s%s%s%s%s", cache_dir, parts[i], i >= 2 ? id : "",
+		         file ? "/" : "", file ? CACHE_DATA : "");
+		if (stat(path, &st) < 0) {
+			snprintf(why, len, "%.400s: %s", path, strerror(errno));
+			return 0;
+		}
+		if (!(st.st_mode & (file ? S_IRGRP | S_IROTH : S_IXGRP | S_IXOTH))) {
+			snprintf(why, len,
+			         "%.400s (mode %04o): nginx, which reaches it through the group, "
+			         "cannot %s it",
+			         path, (unsigned)(st.st_mode & 07777), file ? "read" : "enter");
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static void status(struct req *r)
 {
 	struct cache_snap s;
-	char err[512], *body, *ls_text, snap[512];
+	struct json_object *why_json = NULL;
+	char err[512], *body, *ls_text, snap[2560], why[512] = "";
 	size_t blen;
-	int rc, running = cache_sync_running(r->cf->cache_dir);
+	int rc, readable = 0, running = cache_sync_running(r->cf->cache_dir);
 
 	rc = cache_current(r->cf->cache_dir, &s, 0, err, sizeof(err));
-	if (rc < 0)
+	if (rc < 0) {
 		log_err("status: %s", err);
+		snprintf(why, sizeof(why), "%s", err);
+	}
+	if (rc == 0)
+		readable = nginx_can_read(r->cf->cache_dir, s.id, why, sizeof(why));
+	if (why[0])
+		why_json = json_object_new_string(why);
+	/* The body is built below; json-c must not write / as \/ (a longer text). */
 	ls_text = last_sync(r->cf, running);
 	if (rc == 0)
 		snprintf(snap, sizeof(snap),
-		         "\"cache_exists\":true,\"count\":%lld,\"size_bytes\":%lld,"
-		         "\"last_updated\":\"%s\",\"age_seconds\":%lld,\"etag\":\"\\\"%s\\\"\"",
-		         s.count, s.size, s.last_updated, (long long)(time(NULL) - s.mtime), s.id);
+		         "\"cache_exists\":true,\"cache_readable\":%s,%s%s%s\"count\":%lld,"
+		         "\"size_bytes\":%lld,\"last_updated\":\"%s\",\"age_seconds\":%lld,"
+		         "\"etag\":\"\\\"%s\\\"\"",
+		         readable ? "true" : "false", why_json ? "\"cache_error\":" : "",
+		         why_json ? json_object_to_json_string_ext(why_json,
+		                                                   JSON_C_TO_STRING_NOSLASHESCAPE)
+		                  : "",
+		         why_json ? "," : "", s.count, s.size, s.last_updated,
+		         (long long)(time(NULL) - s.mtime), s.id);
 	else
+		/* rc 1: no snapshot yet; rc < 0: the current one cannot be read. */
 		snprintf(
 		    snap, sizeof(snap),
-		    "\"cache_exists\":false,\"count\":0,\"size_bytes\":0,\"last_updated\":null,"
-		    "\"age_seconds\":null,\"etag\":null");
+		    "\"cache_exists\":%s,\"cache_readable\":false,%s%s%s\"count\":0,"
+		    "\"size_bytes\":0,\"last_updated\":null,\"age_seconds\":null,\"etag\":null",
+		    rc < 0 ? "true" : "false", why_json ? "\"cache_error\":" : "",
+		    why_json
+		        ? json_object_to_json_string_ext(why_json, JSON_C_TO_STRING_NOSLASHESCAPE)
+		        : "",
+		    why_json ? "," : "");
+	json_object_put(why_json);
 	/* last_sync has no fixed size (an error of up to 1 KiB, escaped): neither has the body. */
 	blen = strlen(snap) + (ls_text ? strlen(ls_text) : 4) + 96;
 	if ((body = malloc(blen)) == NULL) {

@@ -74,8 +74,16 @@ curl -s -D "$DIR/h" -o "$DIR/b" -H "X-API-Key: $KEY" "$URL/fetch-data"
 is "snapshot closed to nginx: 500" "$(head -n 1 "$DIR/h" | cut -d' ' -f2)" 500
 is "snapshot closed to nginx: the JSON body" "$(cat "$DIR/b")" '{"status":"error","message":"Error reading cache"}'
 check "snapshot closed to nginx: JSON content type" grep -qi '^content-type: application/json' "$DIR/h"
+st=$(api "$URL/status")
+is "snapshot closed to nginx: /status says the cache is unreadable" "$(jq -c '[.cache_exists,.cache_readable]' <<<"$st")" '[true,false]'
+check "snapshot closed to nginx: /status names the file and its mode ($(jq -r .cache_error <<<"$st"))" \
+	grep -q "$cur/data_cache.json (mode 0600): nginx" <<<"$(jq -r .cache_error <<<"$st")"
 chmod 640 "$cur/data_cache.json" "$cur/data_cache.json.gz"
 is "readable again: 200" "$(code -H "X-API-Key: $KEY" "$URL/fetch-data")" 200
+is "readable again: /status says so, with no error" "$(api "$URL/status" | jq -c '[.cache_readable,.cache_error]')" '[true,null]'
+chmod 700 "$cur"
+is "snapshot folder closed to nginx: /status says which folder" "$(api "$URL/status" | jq -r .cache_error)" "$cur (mode 0700): nginx, which reaches it through the group, cannot enter it"
+chmod 750 "$cur"
 
 # A sync started as root from the CLI drops to the user before anything else.
 "$GEN" -n 320 csv > "$DIR/orders2.csv"
