@@ -5,13 +5,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
 #include <limits.h>
-#include <stdlib.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char sync_bin[PATH_MAX];
@@ -39,6 +41,30 @@ void spawn_init(const struct conf *c)
 			return;
 	}
 	sync_bin[0] = '\0';
+}
+
+/*
+ * A sync that could not be started writes nothing itself: record the failure where /status
+ * reads the last sync (status.json), as the sync would. Called with the sync lock held.
+ */
+static void status_failed(const struct conf *c, const char *why)
+{
+	struct json_object *o = json_object_new_object();
+	char iso[32], err[512];
+	const char *s;
+
+	cache_iso8601(time(NULL), iso, sizeof(iso));
+	json_object_object_add(o, "started_at", json_object_new_string(iso));
+	json_object_object_add(o, "finished_at", json_object_new_string(iso));
+	json_object_object_add(o, "result", json_object_new_string("failed"));
+	json_object_object_add(o, "duration_s", json_object_new_double_s(0, "0.000"));
+	json_object_object_add(o, "error", json_object_new_string(why));
+	json_object_object_add(o, "rows", NULL);
+	s = json_object_to_json_string_ext(o,
+	                                   JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (cache_write_file(c->cache_dir, CACHE_STATUS, s, strlen(s), err, sizeof(err)) < 0)
+		log_err("refresh: %s", err);
+	json_object_put(o);
 }
 
 enum spawn_result spawn_sync(const struct conf *c, char *err, size_t errlen)
@@ -95,7 +121,8 @@ enum spawn_result spawn_sync(const struct conf *c, char *err, size_t errlen)
 	res = SPAWN_STARTED;
 	goto out;
 fail:
-	snprintf(err, errlen, "starting %s: %s", sync_bin, strerror(rc));
+	snprintf(err, errlen, "starting %s: %s (its log: %s)", sync_bin, strerror(rc), logpath);
+	status_failed(c, err);
 out:
 	if (fa_ok)
 		posix_spawn_file_actions_destroy(&fa);

@@ -286,6 +286,8 @@ int main(int argc, char **argv)
 	}
 	/* Started as root (cron, a shell): become the configured user before anything else. */
 	if (priv_drop(&cf, err, sizeof(err)) < 0) {
+		if (lock_fd >= 0 && cache_sync_holds(lock_fd)) /* started by /refresh: say so */
+			return finish(EXIT_CONFIG, err, -1);
 		log_err("%s", err);
 		return EXIT_CONFIG;
 	}
@@ -296,7 +298,10 @@ int main(int argc, char **argv)
 		           ? EXIT_CONFIG
 		           : EXIT_OK;
 	if (cache_mkdir(cf.cache_dir, 0750) < 0) {
-		log_err("cache_dir %s: %s", cf.cache_dir, strerror(errno));
+		errf(err, sizeof(err), "cache_dir %s: %s", cf.cache_dir, strerror(errno));
+		if (lock_fd >= 0 && cache_sync_holds(lock_fd)) /* started by /refresh: say so */
+			return finish(EXIT_WRITE, err, -1);
+		log_err("%s", err);
 		return EXIT_WRITE;
 	}
 

@@ -36,4 +36,19 @@ is "status shows it" "$(api "$URL/status" | jq .update_in_progress)" true
 is "a CLI sync meanwhile: exit 9" "$?" 9
 wait_idle
 
+
+# A sync that cannot even be started (here its log cannot be opened): the refresh answers
+# 500, and /status says why, as it would for a sync that failed.
+wait_idle
+mv "$DIR/run/log/sync.log" "$DIR/run/log/sync.log.keep" 2>/dev/null
+mkdir "$DIR/run/log/sync.log"
+is "a sync that cannot start: POST /refresh 500" "$(code -X POST -H "X-API-Key: $KEY" "$URL/refresh")" 500
+st=$(api "$URL/status")
+is "a sync that cannot start: /status says failed" "$(jq -r .last_sync.result <<<"$st")" failed
+check "a sync that cannot start: /status says why ($(jq -r .last_sync.error <<<"$st"))" \
+	grep -q "sync.log" <<<"$(jq -r .last_sync.error <<<"$st")"
+is "a sync that cannot start: nothing runs" "$(jq .update_in_progress <<<"$st")" false
+rmdir "$DIR/run/log/sync.log"
+is "once it can start again: POST /refresh 202" "$(code -X POST -H "X-API-Key: $KEY" "$URL/refresh")" 202
+wait_idle
 finish
