@@ -7,7 +7,7 @@ PKGCFLAGS := $(shell pkg-config --cflags $(DEPS) 2>/dev/null)
 PKGLIBS   := $(shell pkg-config --libs $(DEPS) 2>/dev/null || echo -lcurl -ljson-c -lz -lisal)
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-COMMON_SRC = common/conf.c common/log.c common/cache.c common/priv.c
+COMMON_SRC = common/conf.c common/log.c common/logsys.c common/cache.c common/priv.c
 CGI_SRC    = cgi/main.c cgi/req.c cgi/routes.c cgi/auth.c cgi/spawn.c cgi/sse.c cgi/limit.c
 SYNC_LIB   = sync/csv.c sync/snap.c sync/gz.c sync/pma.c sync/browser.c sync/wd.c sync/proc.c sync/doctor.c
 SYNC_SRC   = sync/main.c $(SYNC_LIB)
@@ -97,9 +97,9 @@ build/cmp-rows: tests/tools/cmp-rows.c
 	@mkdir -p build
 	$(CC) $(WARN) -O2 $(PKGCFLAGS) -o $@ tests/tools/cmp-rows.c $(PKGLIBS)
 
-build/conf-keys: tests/tools/conf-keys.c common/conf.c common/log.c common/conf.h
+build/conf-keys: tests/tools/conf-keys.c common/conf.c common/log.c common/logsys.c common/conf.h
 	@mkdir -p build
-	$(CC) $(WARN) -O2 -o $@ tests/tools/conf-keys.c common/conf.c common/log.c
+	$(CC) $(WARN) -O2 -o $@ tests/tools/conf-keys.c common/conf.c common/log.c common/logsys.c
 
 TOOLS = build/gen-orders build/cmp-rows build/conf-keys
 

@@ -277,6 +277,8 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return 2;
 	}
+	if (!get && !check)
+		log_syslog(cf.log_syslog);
 	if (get) {
 		if (conf_get(&cf, get, val, sizeof(val)) < 0) {
 			log_err("no config key '%s'", get);

@@ -30,6 +30,7 @@ static const struct conf_key conf_keys[] = {
     {"cache_dir", CT_PATH, S(cache_dir), 0, 0, NULL, 1},
     {"run_dir", CT_PATH, S(run_dir), 0, 0, "run", 0},
     {"log_dir", CT_PATH, S(log_dir), 0, 0, NULL, 0},
+    {"log_syslog", CT_INT, I(log_syslog), 0, 1, "0", 0},
     {"api_keys_file", CT_PATH, S(api_keys_file), 0, 0, NULL, 1},
     {"sync_bin", CT_PATH, S(sync_bin), 0, 0, NULL, 0},
     {"location_prefix", CT_STR, S(location_prefix), 0, 0, "/", 0},

@@ -18,6 +18,7 @@ struct conf {
 	char cache_dir[CONF_PATH];
 	char run_dir[CONF_PATH]; /* sockets, pid files, nginx state */
 	char log_dir[CONF_PATH];
+	int log_syslog; /* 1: log lines go to syslog (daemon), not stderr */
 	char api_keys_file[CONF_PATH];
 	char sync_bin[CONF_PATH];  /* pmacache-sync, forked by POST /refresh */
 	char location_prefix[256]; /* the endpoints' path in the drop-in: "/" or "/a/b/" */

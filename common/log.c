@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "logsys.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -7,11 +9,19 @@
 
 static const char *log_prog = "pmacache";
 static enum log_level log_max = LOG_INFO;
+static int log_sys; /* lines go to syslog instead of stderr */
 
 void log_init(const char *prog, enum log_level max)
 {
 	log_prog = prog;
 	log_max = max;
+}
+
+void log_syslog(int on)
+{
+	if (on && !log_sys)
+		logsys_open(log_prog);
+	log_sys = on;
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
@@ -25,6 +35,14 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 
 	if (lvl > log_max)
 		return;
+	if (log_sys) { /* syslog stamps the time, the program and its pid */
+		n = snprintf(line, sizeof(line), "%s: ", names[lvl]);
+		va_start(ap, fmt);
+		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+		va_end(ap);
+		logsys_line((int)lvl, line);
+		return;
+	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);

@@ -284,6 +284,8 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return EXIT_CONFIG;
 	}
+	if (!check)
+		log_syslog(cf.log_syslog);
 	/* Started as root (cron, a shell): become the configured user before anything else. */
 	if (priv_drop(&cf, err, sizeof(err)) < 0) {
 		if (lock_fd >= 0 && cache_sync_holds(lock_fd)) /* started by /refresh: say so */

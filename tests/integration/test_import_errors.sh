@@ -25,4 +25,15 @@ check "cache unchanged after refusals" cmp -s "$DIR/before" "$CACHE/data_cache.j
 check "--force accepts the shrink" "$SYNC" -c "$CONF" --csv "$DIR/small.csv" --force
 is "served count after --force" "$(api "$URL/fetch-data" | jq .count)" 100
 is "no temp files left" "$(ls "$CACHE" | grep -c '^tmp\.')" 0
+
+# log_syslog = 1: the sync's lines go to syslog (its socket, /dev/log), not to stderr.
+cp "$CONF" "$DIR/syslog.conf"
+echo "log_syslog = 1" >> "$DIR/syslog.conf"
+strace -f -qq -e trace=connect,sendto -s 400 -o "$DIR/syslog.trace" \
+	"$SYNC" -c "$DIR/syslog.conf" --csv "$DIR/no-such.csv" 2>"$DIR/syslog.err"
+is "log_syslog: the failed sync still exits 2" "$?" 2
+check "log_syslog: the sync connects to syslog's socket" grep -q 'connect(.*"/dev/log"' "$DIR/syslog.trace"
+is "log_syslog: nothing on stderr" "$(cat "$DIR/syslog.err")" ""
+"$SYNC" -c "$CONF" --csv "$DIR/no-such.csv" 2>"$DIR/stderr.err"
+check "without it: the line is on stderr" grep -q 'sync failed: .*no-such.csv' "$DIR/stderr.err"
 finish
