@@ -16,7 +16,7 @@ echo 'phpmyadmin phpmyadmin/dbconfig-install boolean false' | debconf-set-select
 echo 'phpmyadmin phpmyadmin/reconfigure-webserver multiselect' | debconf-set-selections
 
 PKGS="build-essential pkg-config clang libfcgi-dev libcurl4-openssl-dev libjson-c-dev zlib1g-dev libisal-dev jq
- nginx-light spawn-fcgi curl procps psmisc iproute2 netcat-openbsd strace valgrind chromium chromium-driver
+ nginx-light spawn-fcgi libfcgi-bin curl procps psmisc iproute2 netcat-openbsd strace valgrind chromium chromium-driver
  mariadb-server mariadb-client php-fpm phpmyadmin wrk python3 python3-requests nodejs mandoc systemd logrotate"
 
 missing=""

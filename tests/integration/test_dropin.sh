@@ -75,7 +75,12 @@ check "start-responders says where ($out)" grep -q "responders on $DIR/run/fcgi.
 is "start-responders: no private nginx" "$(test -e "$DIR/run/nginx.pid" && echo yes || echo no)" no
 is "start-responders: served through the site" "$(curl -s -H "X-API-Key: $KEY" "$S/api/orders/fetch-data" | jq .count)" 50
 check "start-responders: status shows them" "$PMACACHE" -c "$CONF" status
+out=$("$PMACACHE" -c "$CONF" probe 2>&1)
+check "probe: /health straight from the socket ($out)" grep -q "/health answers on $DIR/run/fcgi.sock" <<<"$out"
 "$PMACACHE" -c "$CONF" stop >/dev/null
+out=$("$PMACACHE" -c "$CONF" probe 2>&1)
+is "probe, responders stopped: fails" "$?" 1
+check "probe, responders stopped: says so ($out)" grep -q "do not answer /health on $DIR/run/fcgi.sock" <<<"$out"
 "$PMACACHE" -c "$CONF" start >/dev/null
 
 # The sample config parses, and documents every key the parser knows.
