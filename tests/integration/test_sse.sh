@@ -5,11 +5,13 @@
 DIR=$TMPBASE/sse
 rm -rf "$DIR"; mkdir -p "$DIR"
 make_csv_sync
+# Streams may hold at most half of a responder's threads, and the 50 opened at once below may
+# all land on one of the two responders: 128 threads each.
 inst_up sse "sync_bin = $TMPBASE/sse-sync
 sse_heartbeat_s = 1
 sse_max_streams = 60
 sse_retry_ms = 1500
-threads = 64
+threads = 128
 min_rows_ratio = 0"
 # inst_up recreated DIR: put the wrapper where the config points.
 make_csv_sync; cp "$DIR/csv-sync" "$TMPBASE/sse-sync"
