@@ -39,6 +39,10 @@ api_keys_file = api_keys
 sync_bin = $here/sync/pmacache-sync
 CONF
 	cat "$demo/stack/pmacache-pma.conf" >> "$conf"
+	# The sync runs as pmacache (it drops to it when started as root): its cache_dir is its.
+	mkdir -p "$demo/cache"
+	[ "$(id -u)" = 0 ] && chown pmacache:pmacache "$demo/cache"
+	chmod 750 "$demo/cache"
 	echo "== first sync from phpMyAdmin through headless Chromium"
 	"$here/sync/pmacache-sync" -c "$conf" --force
 	# The operator's dashboard, served by the same nginx (so no CORS is needed).
