@@ -212,8 +212,20 @@ browser_down() {
 trap browser_down EXIT
 nginx -c "$site/nginx.conf" -p "$site" || { notok "the page's nginx starts"; finish; }
 is "status.html is served from $ORIGIN" "$(code "$ORIGIN/status.html")" 200
-mkdir -p "$DIR/home"
-HOME=$DIR/home chromedriver --port="$WDPORT" --log-path="$DIR/chromedriver.log" >/dev/null 2>&1 &
+# The browser runs as it does for a sync: as root, the driver and Chromium run as
+# $PMC_USER, and Chromium keeps its own sandbox (no --no-sandbox) wherever the kernel lets
+# that user make a user namespace.
+mkdir -p "$DIR/home" "$DIR/profile"
+as_pmc=()
+if [ "$(id -u)" = 0 ]; then
+	chown "$PMC_USER:" "$DIR/home" "$DIR/profile"
+	touch "$DIR/chromedriver.log" && chown "$PMC_USER:" "$DIR/chromedriver.log"
+	as_pmc=(setpriv --reuid="$PMC_USER" --regid="$PMC_USER" --init-groups)
+fi
+sandbox_ok() { "${as_pmc[@]}" unshare -U true 2>/dev/null; }
+nosandbox='"--no-sandbox",'
+sandbox_ok && nosandbox=''
+"${as_pmc[@]}" env HOME="$DIR/home" chromedriver --port="$WDPORT" --log-path="$DIR/chromedriver.log" >/dev/null 2>&1 &
 WDPID=$!
 ready() { [ "$(curl -s --max-time 2 "$WD/status" | jq .value.ready)" = true ]; }
 wait_for 20 ready || { notok "chromedriver ready"; finish; }
@@ -232,7 +244,7 @@ text() { js 'const e = document.querySelector(arguments[0]); return e ? e.textCo
 # wait_text CSS WANT: until the element's text is WANT (at most 30 s).
 wait_text() { local css=$1 want=$2; wait_for 30 eval '[ "$(text "$css")" = "$want" ]'; }
 caps=$(jq -nc --arg dir "$DIR/profile" '{capabilities: {alwaysMatch: {browserName: "chrome",
-	"goog:chromeOptions": {binary: "/usr/bin/chromium", args: ["--headless=new", "--no-sandbox",
+	"goog:chromeOptions": {binary: "/usr/bin/chromium", args: ["--headless=new", '"$nosandbox"'
 	"--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
 	"--disable-background-networking", "--disable-component-update", "--disable-sync",
 	"--window-size=1280,900", ("--user-data-dir=" + $dir),
@@ -241,6 +253,24 @@ caps=$(jq -nc --arg dir "$DIR/profile" '{capabilities: {alwaysMatch: {browserNam
 SID=$(wd POST /session <<<"$caps" | jq -r '.value.sessionId // empty')
 [ -n "$SID" ] || { notok "a Chromium session" "$(tail -n 5 "$DIR/chromedriver.log")"; finish; }
 ok "headless Chromium session through chromedriver"
+# Who the page's browser runs as, and whether it kept its sandbox.
+browser_pids=$(pgrep -f -- "--user-data-dir=$DIR/profile")
+root_browsers=0 unsandboxed=0
+for p in $browser_pids; do
+	[ "$(stat -c %u "/proc/$p" 2>/dev/null)" = 0 ] && root_browsers=$((root_browsers + 1))
+	tr '\0' '\n' 2>/dev/null <"/proc/$p/cmdline" | grep -qx -- --no-sandbox && unsandboxed=$((unsandboxed + 1))
+done
+check "Chromium processes found" test -n "$browser_pids"
+if [ "$(id -u)" = 0 ]; then
+	is "no Chromium process runs as root" "$root_browsers" 0
+else
+	skip "no Chromium process runs as root" "the test does not run as root"
+fi
+if sandbox_ok; then
+	is "Chromium keeps its sandbox: no --no-sandbox" "$unsandboxed" 0
+else
+	skip "Chromium keeps its sandbox" "this kernel forbids unprivileged user namespaces"
+fi
 
 reset_a
 open_page() { jq -nc --arg u "$1" '{url: $u}' | wd POST "/session/$SID/url" >/dev/null; }
