@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,6 +363,24 @@ static void three_imports(const char *dir)
 	 * 100 added in 2 are added; 4000 ending in 4, 4000 ending in 5 changed */
 	check_changes(dir, id1, id3, 100, 5 + 2 * NROWS / 10, NROWS / 10 - 10 + NROWS / 10,
 	              "1 to 3");
+
+	/* A stop inside the diff's merge: -3, and no file left */
+	{
+		static volatile sig_atomic_t stop = 1;
+		char old[600], err[256], path[800];
+		struct stat st;
+		int rc;
+		snprintf(old, sizeof(old), "%s/snapshots/%s", dir, id1);
+		rc = idx_diff(old, "stopped", snap, &stop, err, sizeof(err));
+		snprintf(path, sizeof(path), "%s/changes/stopped.json", snap);
+		CHECK(rc == -3 && strstr(err, "stopped") && stat(path, &st) < 0,
+		      "a stop inside the diff: %d %s", rc, err);
+		stop = 0;
+		rc = idx_diff(old, "again", snap, &stop, err, sizeof(err));
+		snprintf(path, sizeof(path), "%s/changes/again.json", snap);
+		CHECK(rc == 0 && stat(path, &st) == 0, "without the stop it is written: %d %s", rc,
+		      err);
+	}
 }
 
 /* No unique ids, or no id column: an index without keys, and no changes file. */
