@@ -88,6 +88,16 @@ struct snapidx_span {
 /* 64-bit hash of len bytes (stable across versions: it is stored in keys.idx). */
 uint64_t snapidx_hash(const void *p, size_t len);
 
+/* The same hash over bytes that come in pieces (a row longer than a buffer). */
+struct snapidx_hasher {
+	uint64_t h1, h2, len;
+	unsigned char buf[16];
+	size_t nbuf;
+};
+void snapidx_hash_init(struct snapidx_hasher *s);
+void snapidx_hash_update(struct snapidx_hasher *s, const void *p, size_t len);
+uint64_t snapidx_hash_final(const struct snapidx_hasher *s);
+
 /*
  * Split one row object (as the converter writes it) into its ncols value spans. Returns 0,
  * or -1 when the row does not have that shape (a corrupt snapshot: the caller answers 500).

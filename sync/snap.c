@@ -249,6 +249,7 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	                     o->updated_column ? o->updated_column : "updated_at", err, errlen)) ==
 	    NULL)
 		goto out;
+	out.header = idxw_header;
 	out.row = idxw_row;
 	out.row_arg = ix;
 

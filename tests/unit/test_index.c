@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #define NROWS 40000 /* three sort runs of IDXW_RUN_KEYS */
-#define LONG_ID 5   /* this row holds a value longer than the converter's 1 MiB buffer */
+#define LONG_ID 7   /* this row holds a value longer than the converter's 1 MiB buffer */
 
 /* The version of each id in a table: -1 absent. Row order: ascending ids, then the ids of
  * tail[] (re-added rows, appended at the end as a database would). */
@@ -316,7 +316,6 @@ static void three_imports(const char *dir)
 {
 	static struct table t;
 	char id1[64], id2[64], id3[64], snap[600];
-	int add = 0, chg = 0, del = 0;
 
 	for (int i = 0; i < NROWS + 200; i++)
 		t.ver[i] = i >= 1 && i <= NROWS ? 0 : -1;
@@ -325,43 +324,43 @@ static void three_imports(const char *dir)
 	snprintf(snap, sizeof(snap), "%s/snapshots/%s", dir, id1);
 	check_index(snap, 1, "import 1");
 
-	/* 2: delete ids ending in 3, change those ending in 4 (LONG_ID too), add 100 */
+	/* 2: delete ids ending in 03, change those ending in 04, add 100 */
 	for (int i = 1; i <= NROWS; i++) {
-		if (i % 10 == 3)
-			t.ver[i] = -1, del++;
-		else if (i % 10 == 4 || i == LONG_ID)
-			t.ver[i] = 1, chg++;
+		if (i % 100 == 3)
+			t.ver[i] = -1;
+		else if (i % 100 == 4)
+			t.ver[i] = 1;
 	}
 	for (int i = NROWS + 1; i <= NROWS + 100; i++)
-		t.ver[i] = 0, add++;
+		t.ver[i] = 0;
 	if (build(dir, &t, id2, sizeof(id2)) < 0)
 		return;
 	snprintf(snap, sizeof(snap), "%s/snapshots/%s", dir, id2);
 	check_index(snap, 1, "import 2");
-	check_changes(dir, id1, id2, add, chg, del, "1 to 2");
+	check_changes(dir, id1, id2, 100, NROWS / 100, NROWS / 100, "1 to 2");
 
-	/* 3: re-add 3, 13, ..., 93 (those under 50 as they were in 1, the others changed), at
-	 * the end of the table; change those ending in 5; delete those ending in 6 */
-	for (int i = 3; i < 100; i += 10) {
-		t.ver[i] = i < 50 ? 0 : 2;
+	/* 3: re-add 3, 103, ..., 903 (those under 500 as they were in 1, the others changed),
+	 * at the end of the table; change those ending in 05; delete those ending in 06 and
+	 * the long row */
+	for (int i = 3; i < 1000; i += 100) {
+		t.ver[i] = i < 500 ? 0 : 2;
 		t.tail[t.ntail++] = i;
 	}
 	for (int i = 1; i <= NROWS; i++) {
-		if (i % 10 == 5)
+		if (i % 100 == 5)
 			t.ver[i] = 1;
-		else if (i % 10 == 6)
+		else if (i % 100 == 6 || i == LONG_ID)
 			t.ver[i] = -1;
 	}
 	if (build(dir, &t, id3, sizeof(id3)) < 0)
 		return;
 	snprintf(snap, sizeof(snap), "%s/snapshots/%s", dir, id3);
 	check_index(snap, 1, "import 3");
-	/* from 2: the 10 re-added are added; 4000 ending in 5 changed but LONG_ID (version 1
-	 * in 2 already); 4000 ending in 6 deleted */
-	check_changes(dir, id2, id3, 10, NROWS / 10 - 1, NROWS / 10, "2 to 3");
-	/* from 1: 5 re-added as they were are unchanged, 5 changed; 3995 still deleted; the
-	 * 100 added in 2 are added; 4000 ending in 4, 4000 ending in 5 changed */
-	check_changes(dir, id1, id3, 100, 5 + 2 * NROWS / 10, NROWS / 10 - 10 + NROWS / 10,
+	/* from 2: the 10 re-added are added, 400 changed, 401 deleted */
+	check_changes(dir, id2, id3, 10, NROWS / 100, NROWS / 100 + 1, "2 to 3");
+	/* from 1: the 5 re-added as they were are unchanged, the other 5 changed; 390 still
+	 * deleted; the 100 added in 2 are added; 400 ending in 04, 400 in 05 changed */
+	check_changes(dir, id1, id3, 100, 5 + 2 * NROWS / 100, NROWS / 100 - 10 + NROWS / 100 + 1,
 	              "1 to 3");
 
 	/* A stop inside the diff's merge: -3, and no file left */
@@ -380,6 +379,22 @@ static void three_imports(const char *dir)
 		snprintf(path, sizeof(path), "%s/changes/again.json", snap);
 		CHECK(rc == 0 && stat(path, &st) == 0, "without the stop it is written: %d %s", rc,
 		      err);
+	}
+
+	/* 4: every row changes: a diff as big as the body is not written (410: refetch) */
+	{
+		char id4[64], path[800];
+		struct stat st;
+		for (int i = 0; i < NROWS + 200; i++)
+			if (t.ver[i] >= 0)
+				t.ver[i] = 3;
+		if (build(dir, &t, id4, sizeof(id4)) < 0)
+			return;
+		snprintf(path, sizeof(path), "%s/snapshots/%s/changes/%s.json", dir, id4, id3);
+		CHECK(stat(path, &st) < 0 && errno == ENOENT,
+		      "every row changed: no changes file over 1/%d of the body", IDX_CHANGES_MAX);
+		snprintf(snap, sizeof(snap), "%s/snapshots/%s", dir, id4);
+		check_index(snap, 1, "import 4");
 	}
 }
 
