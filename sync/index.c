@@ -244,23 +244,25 @@ void idxw_abort(struct idxw *w)
 /* Whether a value is a JSON string holding a decimal integer that fits int64. */
 static int is_integer(const char *s, size_t n)
 {
-	char num[24], *end;
-	size_t i = 1;
+	static const char max[] = "9223372036854775807"; /* and 808 negative */
+	size_t i = 1, nd;
+	int neg = 0;
 
-	if (n < 3 || n > 22 || s[0] != '"' || s[n - 1] != '"')
+	if (n < 3 || s[0] != '"' || s[n - 1] != '"')
 		return 0;
 	if (s[i] == '-')
-		i++;
-	if (i == n - 1)
+		i++, neg = 1;
+	nd = n - 1 - i;
+	if (nd == 0 || nd > 19)
 		return 0;
-	for (; i < n - 1; i++)
-		if (s[i] < '0' || s[i] > '9')
+	for (size_t j = i; j < n - 1; j++)
+		if (s[j] < '0' || s[j] > '9')
 			return 0;
-	memcpy(num, s + 1, n - 2);
-	num[n - 2] = '\0';
-	errno = 0;
-	(void)strtoll(num, &end, 10);
-	return errno == 0;
+	if (nd < 19)
+		return 1;
+	/* 19 digits: at most 9223372036854775807 (808 when negative) */
+	int c = memcmp(s + i, max, 18);
+	return c < 0 || (c == 0 && s[i + 18] <= (neg ? '8' : '7'));
 }
 
 static int run_flush(struct idxw *w)

@@ -418,6 +418,52 @@ static void no_keys(const char *dir, int dup, const char *what)
 	CHECK(stat(path, &st) < 0 && errno == ENOENT, "%s: no changes", what);
 }
 
+/* The flags of the index of a one-column table of these ids. */
+static int flags_of(const char *dir, const char *ids)
+{
+	struct snap_opts o = {.cache_dir = dir, .min_rows_ratio = 0, .force = 1};
+	struct snap_result r;
+	struct snapidx ix;
+	char err[512], path[600];
+	int fd = memfd_create("ids", 0), dfd, flags = -1;
+
+	if (fd < 0 || write(fd, "\"id\"\n", 5) != 5 ||
+	    write(fd, ids, strlen(ids)) != (ssize_t)strlen(ids))
+		return -1;
+	lseek(fd, 0, SEEK_SET);
+	if (snap_build(fd, "ids.csv", &o, &r, err, sizeof(err)) != SNAP_OK) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	snprintf(path, sizeof(path), "%s/snapshots/%s", dir, r.id);
+	if ((dfd = open(path, O_RDONLY | O_DIRECTORY)) < 0)
+		return -1;
+	if (snapidx_open(dfd, (uint64_t)r.bytes, &ix, err, sizeof(err)) == 0) {
+		flags = (int)ix.head.flags;
+		snapidx_close(&ix);
+	}
+	close(dfd);
+	return flags;
+}
+
+static void id_flags(const char *dir)
+{
+	const int both = SNAPIDX_IDS_INTEGER | SNAPIDX_IDS_UNIQUE;
+
+	CHECK(flags_of(dir, "\"9223372036854775807\"\n\"-9223372036854775808\"\n\"0\"\n") == both,
+	      "int64's limits are integers");
+	CHECK(flags_of(dir, "\"9223372036854775808\"\n\"1\"\n") == SNAPIDX_IDS_UNIQUE,
+	      "past int64: not integers");
+	CHECK(flags_of(dir, "\"-9223372036854775809\"\n") == SNAPIDX_IDS_UNIQUE,
+	      "below int64: not integers");
+	CHECK(flags_of(dir, "\"1\"\n\"1.5\"\n") == SNAPIDX_IDS_UNIQUE, "1.5 is not an integer");
+	CHECK(flags_of(dir, "\"1\"\nNULL\n") == SNAPIDX_IDS_UNIQUE, "null is not an integer");
+	CHECK(flags_of(dir, "\"\"\n\"-\"\n") == SNAPIDX_IDS_UNIQUE, "empty and - are not");
+	CHECK(flags_of(dir, "\"7\"\n\"7\"\n") == SNAPIDX_IDS_INTEGER, "7 twice: not unique");
+	CHECK(flags_of(dir, "\"7\"\n\"007\"\n") == both, "7 and 007 are different texts");
+}
+
 void test_index(void)
 {
 	char d1[] = "/tmp/pmacache-index.XXXXXX", d2[] = "/tmp/pmacache-index.XXXXXX";
@@ -430,6 +476,7 @@ void test_index(void)
 	three_imports(d1);
 	no_keys(d2, 1, "a duplicate id");
 	no_keys(d3, 0, "no id column");
+	id_flags(d3);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s' '%s'", d1, d2, d3);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove the test folders\n");
