@@ -203,6 +203,15 @@ static void check_index(const char *snapdir, int want_keys, const char *what)
 			if (ix.keys[i - 1].pk_hash > ix.keys[i].pk_hash)
 				badfind++;
 		CHECK(badfind == 0, "%s: keys sorted, every id found (%zu not)", what, badfind);
+		/* each key's row_hash is the hash of its row's bytes, long rows too */
+		for (uint64_t i = 0; i < ix.nkeys; i++) {
+			uint64_t r = ix.keys[i].row;
+			if (r >= ix.head.nrows ||
+			    snapidx_hash(body + ix.off[r], ix.off[r + 1] - 1 - ix.off[r]) !=
+			        ix.keys[i].row_hash)
+				badfind++;
+		}
+		CHECK(badfind == 0, "%s: every row_hash is its row's (%zu not)", what, badfind);
 		CHECK(snapidx_find(&ix, "\"0\"", 3) == -1 && snapidx_find(&ix, "1", 1) == -1,
 		      "%s: absent ids are not found", what);
 	} else {
