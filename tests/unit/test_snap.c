@@ -195,7 +195,7 @@ static void faults(const char *dir, const char *name, int err_no)
 {
 	char err[512], before[64], after[64], snaps[600];
 	long long rows_before;
-	int k, fails = 0, bad = 0, done = 0;
+	int k, fails = 0, bad = 0, done = 0, in_index = 0, in_changes = 0;
 	long rows;
 
 	snprintf(snaps, sizeof(snaps), "%s/snapshots", dir);
@@ -216,6 +216,9 @@ static void faults(const char *dir, const char *name, int err_no)
 		}
 		if (rc != SNAP_OK) {
 			fails++;
+			in_index += strstr(err, "rows.idx") || strstr(err, "keys.idx") ||
+			            strstr(err, "keys.runs");
+			in_changes += strstr(err, "/changes/") != NULL;
 			if (current(dir, after, sizeof(after)) != rows_before ||
 			    strcmp(before, after)) {
 				bad++;
@@ -245,6 +248,9 @@ static void faults(const char *dir, const char *name, int err_no)
 	}
 	CHECK(done, "%s: a build ends without a fault after %d calls", name, k);
 	CHECK(fails > 5, "%s: injected faults fail the build (%d times)", name, fails);
+	CHECK(in_index > 2 && in_changes > 1,
+	      "%s: faults land in the index (%d) and the changes files (%d) too", name, in_index,
+	      in_changes);
 	CHECK(bad == 0, "%s: every failure leaves the current snapshot and no temp file (%d not)",
 	      name, bad);
 }
