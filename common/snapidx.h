@@ -84,6 +84,11 @@ uint64_t snapidx_hash(const void *p, size_t len);
  */
 int snapidx_row_fields(const char *row, size_t len, uint32_t ncols, struct snapidx_span *out);
 
+/* The spans of a row's first fields only (at most max, out may be NULL): how many there are
+ * (fewer than max when the row ends first), or -1 for a row of another shape. For reading a
+ * leading column without scanning the whole row, or counting a row's columns (max large). */
+long snapidx_row_prefix(const char *row, size_t len, uint32_t max, struct snapidx_span *out);
+
 /* Write the JSON string value v (with quotes, escaped as the converter escapes CSV fields)
  * to dst (6 * len + 3 bytes), so a filter value compares with a span byte for byte. */
 size_t snapidx_json_string(char *dst, const char *v, size_t len);

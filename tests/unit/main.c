@@ -49,6 +49,7 @@ int main(void)
 	test_cache_beneath();
 	test_gz();
 	test_snap();
+	test_snapidx();
 	test_wd();
 	if (t_dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t_dir);

@@ -33,6 +33,7 @@ void test_cache(void);
 void test_cache_beneath(void);
 void test_gz(void);
 void test_snap(void);
+void test_snapidx(void);
 void test_wd(void);
 
 #endif
