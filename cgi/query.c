@@ -129,6 +129,7 @@ int query_time(const char *in, char out[20])
 	struct tm tm, chk;
 	int y, mo, d, h = 0, mi = 0, se = 0, up = 0, zs = 0, zh = 0, zm = 0;
 	const char *p = in;
+	char tmp[96];
 	time_t t;
 
 	if (digits(p, 4, &y) || p[4] != '-' || digits(p + 5, 2, &mo) || p[7] != '-' ||
@@ -157,6 +158,8 @@ int query_time(const char *in, char out[20])
 			if (digits(p + 1, 2, &zh))
 				return -1;
 			p += 3;
+			if (*p == ':' && p[1] == '\0')
+				return -1;
 			if (*p == ':')
 				p++;
 			if (*p && digits(p, 2, &zm))
@@ -183,10 +186,11 @@ int query_time(const char *in, char out[20])
 	t += up;
 	if (gmtime_r(&t, &chk) == NULL || chk.tm_year + 1900 < 1 || chk.tm_year + 1900 > 9999)
 		return -1;
-	strftime(out, 20, "%Y-%m-%d %H:%M:%S", &chk);
-	if (chk.tm_year + 1900 < 1000) /* strftime's %Y does not pad */
-		snprintf(out, 20, "%04d-%02d-%02d %02d:%02d:%02d", chk.tm_year + 1900,
-		         chk.tm_mon + 1, chk.tm_mday, chk.tm_hour, chk.tm_min, chk.tm_sec);
+	/* Every field is in range here: the text is 19 bytes (strftime's %Y would not pad). */
+	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d %02d:%02d:%02d", chk.tm_year + 1900,
+	         chk.tm_mon + 1, chk.tm_mday, chk.tm_hour, chk.tm_min, chk.tm_sec);
+	memcpy(out, tmp, 19);
+	out[19] = '\0';
 	return 0;
 }
 
@@ -204,7 +208,7 @@ void query_free(struct query *q)
 int query_parse(struct query *q, const char *qs, const char *accept, char *err, size_t errlen)
 {
 	enum { P_LIMIT, P_OFFSET, P_AFTER, P_FIELDS, P_UPDATED, P_SINCE_ID, P_FORMAT, P_CHANGES };
-	static const char *const names[] = {"limit",    "offset", "after",        "fields",
+	static const char *const names[] = {"limit",         "offset",   "after",  "fields",
 	                                    "updated_since", "since_id", "format", "changes_since"};
 	int seen[8] = {0}, others = 0, k;
 	size_t cap;
@@ -293,9 +297,10 @@ int query_parse(struct query *q, const char *qs, const char *accept, char *err, 
 			break;
 		case P_UPDATED:
 			if (query_time(val, q->updated_since) < 0) {
-				snprintf(err, errlen,
-				         "query parameter 'updated_since' must be an ISO 8601 time, "
-				         "such as 2024-05-01T12:00:00Z or 2024-05-01");
+				snprintf(
+				    err, errlen,
+				    "query parameter 'updated_since' must be an ISO 8601 time, "
+				    "such as 2024-05-01T12:00:00Z or 2024-05-01");
 				return -1;
 			}
 			break;
@@ -352,8 +357,8 @@ static int find_col(const char *const *cols, int ncols, const char *name, size_t
 	return -1;
 }
 
-int query_resolve(struct query *q, const char *const *cols, int ncols, int id_col,
-                  int updated_col, int ids_integer, char *err, size_t errlen)
+int query_resolve(struct query *q, const char *const *cols, int ncols, int id_col, int updated_col,
+                  int ids_integer, char *err, size_t errlen)
 {
 	char sn[80], nm[256];
 	int i, j;
@@ -370,15 +375,17 @@ int query_resolve(struct query *q, const char *const *cols, int ncols, int id_co
 				return -1;
 			}
 			if ((c = find_col(cols, ncols, p, n)) < 0) {
-				snprintf(err, errlen, "query parameter 'fields': unknown column '%s'",
+				snprintf(err, errlen,
+				         "query parameter 'fields': unknown column '%s'",
 				         safe(nm, sn, sizeof(sn)));
 				return -1;
 			}
 			for (j = 0; j < q->nfields; j++)
 				if (q->fields[j] == c) {
-					snprintf(err, errlen,
-					         "query parameter 'fields': column '%s' given twice",
-					         safe(nm, sn, sizeof(sn)));
+					snprintf(
+					    err, errlen,
+					    "query parameter 'fields': column '%s' given twice",
+					    safe(nm, sn, sizeof(sn)));
 					return -1;
 				}
 			if (q->nfields >= QUERY_MAX_FIELDS) {
@@ -426,7 +433,8 @@ int query_resolve(struct query *q, const char *const *cols, int ncols, int id_co
 	}
 	if (q->since_id && ids_integer &&
 	    parse_int(q->since_id, strlen(q->since_id), &q->since_num) < 0) {
-		snprintf(err, errlen, "query parameter 'since_id' must be an integer (the ids are)");
+		snprintf(err, errlen,
+		         "query parameter 'since_id' must be an integer (the ids are)");
 		return -1;
 	}
 	return 0;
@@ -436,8 +444,9 @@ int query_resolve(struct query *q, const char *const *cols, int ncols, int id_co
 static int cat_param(char **s, size_t *len, size_t *cap, const char *name, const char *val)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t need = strlen(name) + 3 * strlen(val) + 3;
+	size_t need = 3 * strlen(name) + 3 * strlen(val) + 3;
 	const unsigned char *v;
+	int part;
 
 	if (*len + need >= *cap) {
 		size_t nc = (*cap + need) * 2;
@@ -449,15 +458,18 @@ static int cat_param(char **s, size_t *len, size_t *cap, const char *name, const
 	}
 	if (*len)
 		(*s)[(*len)++] = '&';
-	*len += (size_t)sprintf(*s + *len, "%s=", name);
-	for (v = (const unsigned char *)val; *v; v++) {
-		if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
-		    (*v >= '0' && *v <= '9') || strchr("-._~,:", *v)) {
-			(*s)[(*len)++] = (char)*v;
-		} else {
-			(*s)[(*len)++] = '%';
-			(*s)[(*len)++] = hex[*v >> 4];
-			(*s)[(*len)++] = hex[*v & 15];
+	for (part = 0; part < 2; part++) {
+		if (part)
+			(*s)[(*len)++] = '=';
+		for (v = (const unsigned char *)(part ? val : name); *v; v++) {
+			if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
+			    (*v >= '0' && *v <= '9') || strchr("-._~,:", *v)) {
+				(*s)[(*len)++] = (char)*v;
+			} else {
+				(*s)[(*len)++] = '%';
+				(*s)[(*len)++] = hex[*v >> 4];
+				(*s)[(*len)++] = hex[*v & 15];
+			}
 		}
 	}
 	(*s)[*len] = '\0';
@@ -477,8 +489,7 @@ static int filter_cmp(const void *a, const void *b)
 	return strcmp(x->value, y->value);
 }
 
-char *query_canonical(const struct query *q, long long override_offset,
-                      const char *override_after)
+char *query_canonical(const struct query *q, long long override_offset, const char *override_after)
 {
 	static const char *const fmts[] = {"json", "ndjson", "csv"};
 	const struct query_filter *fs[QUERY_MAX_FILTERS];
@@ -935,7 +946,8 @@ static int row_match(const struct ctx *c, const char *row)
 			/* Text order of the escaped values (the same as of the text but for
 			 * control characters, which ids do not hold). */
 			size_t n = strlen(q->since_id), m = sp->len - 2;
-			char small[256], *j = 6 * n + 3 <= sizeof(small) ? small : malloc(6 * n + 3);
+			char small[256],
+			    *j = 6 * n + 3 <= sizeof(small) ? small : malloc(6 * n + 3);
 			size_t jn;
 			int cmp;
 			if (j == NULL)
@@ -1073,8 +1085,8 @@ static void head_ok(struct req *r, const struct query *q, const char *etag, cons
 	           link ? ">; rel=\"next\"\r\n" : "");
 }
 
-static void serve_changes(struct req *r, const struct query *q, const struct cache_snap *s,
-                          int dfd, const char *etag, const char *lm)
+static void serve_changes(struct req *r, const struct query *q, const struct cache_snap *s, int dfd,
+                          const char *etag, const char *lm)
 {
 	const char *v = q->changes_since;
 	char from[64], rel[128], head[256];
@@ -1148,8 +1160,9 @@ static int page_start(struct ctx *c, uint64_t *start)
 		n = snapidx_json_string(j, q->after, n);
 		if (c->ix.keys == NULL || !(c->ix.head.flags & SNAPIDX_IDS_UNIQUE)) {
 			free(j);
-			req_error(c->r, 400, NULL,
-			          "query parameter 'after' needs unique ids (id_column): use offset");
+			req_error(
+			    c->r, 400, NULL,
+			    "query parameter 'after' needs unique ids (id_column): use offset");
 			return -1;
 		}
 		i = snapidx_find(&c->ix, j, n);
@@ -1170,8 +1183,8 @@ static int page_start(struct ctx *c, uint64_t *start)
 	return 0;
 }
 
-static void serve_rows(struct ctx *c, const struct cache_snap *s, const char *etag,
-                       const char *lm, const char *info)
+static void serve_rows(struct ctx *c, const struct cache_snap *s, const char *etag, const char *lm,
+                       const char *info)
 {
 	struct req *r = c->r;
 	const struct query *q = c->q;

@@ -64,16 +64,15 @@ int query_parse(struct query *q, const char *qs, const char *accept, char *err, 
  * names), and check what needs the id or updated column (id_col, updated_col: indexes or -1;
  * ids_integer: every id is a decimal integer). Returns 0, or -1 with err.
  */
-int query_resolve(struct query *q, const char *const *cols, int ncols, int id_col,
-                  int updated_col, int ids_integer, char *err, size_t errlen);
+int query_resolve(struct query *q, const char *const *cols, int ncols, int id_col, int updated_col,
+                  int ids_integer, char *err, size_t errlen);
 
 /*
  * The normalised query, percent-encoded, in a fixed order (so that equivalent queries are
  * one variant with one ETag). override_offset >= 0 and override_after (decoded, may be NULL)
  * replace the page's position (for the next page's link). Returns a new string or NULL.
  */
-char *query_canonical(const struct query *q, long long override_offset,
-                      const char *override_after);
+char *query_canonical(const struct query *q, long long override_offset, const char *override_after);
 
 void query_free(struct query *q);
 
