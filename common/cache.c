@@ -497,7 +497,8 @@ static void remove_tree(const char *path)
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-		unlink(sub);
+		if (unlink(sub) < 0 && errno == EISDIR) /* a snapshot's changes/ */
+			remove_tree(sub);
 	}
 	closedir(d);
 	rmdir(path);
@@ -525,9 +526,18 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Keep the CACHE_KEEP newest snapshots (by id, whose mtime part sorts by age) and current. */
+static int cache_keep = CACHE_KEEP;
+
+void cache_set_keep(int n)
+{
+	cache_keep = n;
+}
+
+/* Keep the keep_snapshots newest snapshots (by id, whose mtime part sorts by age), at least
+ * 2, and current. */
 static void prune(const char *cache_dir, const char *current)
 {
+	size_t keep = cache_keep < 2 ? 2 : (size_t)cache_keep;
 	char path[4096], *names[256];
 	struct dirent *e;
 	size_t n = 0, i;
@@ -546,7 +556,7 @@ static void prune(const char *cache_dir, const char *current)
 	/* Ids are fixed-width hex mtimes first, so name order is age order. */
 	qsort(names, n, sizeof(names[0]), cmp_names);
 	for (i = 0; i < n; i++) {
-		if (i + CACHE_KEEP < n && strcmp(names[i], current) != 0) {
+		if (i + keep < n && strcmp(names[i], current) != 0) {
 			snprintf(path, sizeof(path), "%s/snapshots/%s", cache_dir, names[i]);
 			remove_tree(path);
 		}

@@ -36,7 +36,7 @@
 #define CACHE_COLUMNS "columns.json"
 #define CACHE_STATUS "status.json"
 #define CACHE_PROGRESS "progress.json"
-#define CACHE_KEEP 3                      /* snapshots kept, the current one included */
+#define CACHE_KEEP 3                      /* the default keep_snapshots */
 #define CACHE_META_MAX (64 * 1024 * 1024) /* meta.json, as earlier versions wrote it */
 #define CACHE_STATUS_MAX (64 * 1024)      /* status.json, progress.json */
 
@@ -61,7 +61,7 @@ int cache_current(const char *cache_dir, struct cache_snap *s, int want_fd, char
 /*
  * Only the id of the current snapshot, from the current link, without the lock or the
  * metadata. rename(2) swaps the link atomically and a snapshot folder outlives the next
- * swaps (pruning keeps CACHE_KEEP), so a reader that only names the snapshot for nginx to
+ * swaps (pruning keeps at least 2), so a reader that only names the snapshot for nginx to
  * open needs no more. Returns 0, 1 when there is no cache yet, or -1 on error.
  */
 int cache_current_id(const char *cache_dir, char *id, size_t idlen, char *err, size_t errlen);
@@ -123,6 +123,11 @@ void cache_remove_stale(const char *cache_dir);
  * and fsynced) as snapshots/<id>, point current at it and prune old snapshots, under the
  * exclusive cache lock. Returns 0, or -1 with the cache unchanged.
  */
+/* How many snapshots pruning keeps, the current one included (config keep_snapshots;
+ * CACHE_KEEP by default). At least 2 folders stay whatever n is: a reader that has just
+ * named the previous one can still open it. */
+void cache_set_keep(int n);
+
 int cache_publish(const char *cache_dir, const char *tmpdir, const char *id, char *err,
                   size_t errlen);
 

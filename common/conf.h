@@ -39,7 +39,10 @@ struct conf {
 	int limit_conn_per_client;    /* requests in progress, of any kind */
 	int sync_timeout;
 	double min_rows_ratio;
-	int max_field_bytes; /* the longest CSV field and header row the sync accepts */
+	int max_field_bytes;      /* the longest CSV field and header row the sync accepts */
+	char id_column[256];      /* the primary key: after=, since_id=, changes_since */
+	char updated_column[256]; /* updated_since= */
+	int keep_snapshots;       /* snapshots kept (the current one included) */
 	char pma_url[1024];
 	char pma_user[256];
 	char pma_password_file[CONF_PATH];

@@ -231,6 +231,7 @@ struct parser {
 	long long written; /* bytes flushed to fd */
 	long long count_off;
 	long long rows, replaced;
+	long long row_off; /* output offset of the current row's '{' */
 	int write_failed;
 	struct csv_out *sink;
 	char *err;
@@ -294,8 +295,10 @@ static int field_begin(struct parser *p, long long col)
 		return fail(p, p->line, col, "too many fields: the header has %zu", p->nkeys);
 	if (buf_grow(&p->out, p->keys[p->nfield].len + 8) < 0)
 		return fail(p, p->line, col, "out of memory");
-	if (p->nfield == 0)
+	if (p->nfield == 0) {
 		putc1(&p->out, p->rows ? ',' : '[');
+		p->row_off = p->written + (long long)p->out.len;
+	}
 	putc1(&p->out, p->nfield == 0 ? '{' : ',');
 	putc1(&p->out, '"');
 	put(&p->out, p->hdr.p + p->keys[p->nfield].off, p->keys[p->nfield].len);
@@ -415,6 +418,24 @@ static int field_end(struct parser *p, int quoted, long long col)
 	return 0;
 }
 
+/* The row just ended goes to the sink's row hook, whole in memory or flushed whole. */
+static int row_hook(struct parser *p)
+{
+	long long end = p->written + (long long)p->out.len;
+	const char *row = NULL;
+
+	if (p->row_off >= p->written)
+		row = p->out.p + (p->row_off - p->written);
+	else if (flush(p) < 0)
+		return -1;
+	if (p->sink->row(p->sink->row_arg, p->row_off, row, (size_t)(end - p->row_off)) < 0) {
+		snprintf(p->err, p->errlen, "writing the index: %s", strerror(errno));
+		p->write_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
 static int record_end(struct parser *p, long long col)
 {
 	if (p->header) {
@@ -431,6 +452,8 @@ static int record_end(struct parser *p, long long col)
 		                     "truncated?)"
 		                   : "");
 	putc1(&p->out, '}');
+	if (p->sink->row && row_hook(p) < 0)
+		return -1;
 	p->rows++;
 	p->nfield = 0;
 	return 0;

@@ -42,6 +42,12 @@ struct csv_out {
 	int (*tap)(void *arg, const char *buf, size_t len);
 	void *tap_arg;
 	size_t head_len; /* set before the first chunk: the envelope before the rows */
+	/* If set: called at the end of every row with the output offset of its '{' and its
+	 * bytes, up to its '}'. A row whose start was flushed already is flushed whole first
+	 * and passed with row NULL (read it from fd). Returns 0, or -1 (errno set) to stop the
+	 * conversion as a write failure. The index's writer (sync/index.c). */
+	int (*row)(void *arg, long long off, const char *row, size_t len);
+	void *row_arg;
 };
 
 /* Progress hook, called about every 64 MiB of input with rows and bytes so far. */

@@ -387,6 +387,10 @@ int main(int argc, char **argv)
 	so.min_rows_ratio = cf.min_rows_ratio;
 	so.force = force;
 	so.max_field = (size_t)cf.max_field_bytes;
+	so.id_column = cf.id_column;
+	so.updated_column = cf.updated_column;
+	so.keep_snapshots = cf.keep_snapshots;
+	cache_set_keep(cf.keep_snapshots);
 	so.stop = &sync_stop;
 	so.phase = snap_phase;
 	switch (snap_build(csv_fd, csv_path, &so, &sr, err, sizeof(err))) {

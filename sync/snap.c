@@ -2,9 +2,12 @@
 
 #include "../common/cache.h"
 #include "../common/log.h"
+#include "../common/snapidx.h"
 #include "csv.h"
 #include "gz.h"
+#include "index.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -103,20 +106,86 @@ static int after_second(time_t prev, volatile sig_atomic_t *stop)
 	return 0;
 }
 
+static int cmp_desc(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)b, *(char *const *)a);
+}
+
+/*
+ * The changes from each of the keep - 1 newest snapshots (all older than the one being
+ * built) to the one in tmpdir. An older snapshot without a usable index is skipped. Returns
+ * 0, -1 (err) on a write failure, or -3 when stopped.
+ */
+static int write_changes(const struct snap_opts *o, const char *tmpdir, int keep, char *err,
+                         size_t errlen)
+{
+	char path[4400], why[512], *names[64];
+	struct dirent *e;
+	size_t n = 0, i;
+	int rc = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/snapshots", o->cache_dir);
+	if (keep < 2 || (d = opendir(path)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL && n < 64) {
+		if (e->d_name[0] == '.' || strlen(e->d_name) > 60)
+			continue;
+		if ((names[n] = strdup(e->d_name)) != NULL)
+			n++;
+	}
+	closedir(d);
+	/* Ids are fixed-width hex mtimes first: name order is age order. */
+	qsort(names, n, sizeof(names[0]), cmp_desc);
+	for (i = 0; i < n; i++) {
+		if (rc == 0 && i + 1 < (size_t)keep) {
+			snprintf(path, sizeof(path), "%s/snapshots/%s", o->cache_dir, names[i]);
+			int r = idx_diff(path, names[i], tmpdir, o->stop, why, sizeof(why));
+			if (r == 1) {
+				log_info("no changes file from %s: %s", names[i], why);
+			} else if (r < 0) {
+				snprintf(err, errlen, "%s", why);
+				rc = r;
+			}
+		}
+		free(names[i]);
+	}
+	return rc;
+}
+
+/* Remove what a failed build left in tmpdir/changes. */
+static void remove_changes(const char *tmpdir)
+{
+	char path[4400];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, SNAPIDX_CHANGES);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(path);
+}
+
 enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *o,
                           struct snap_result *r, char *err, size_t errlen)
 {
 	char tmpdir[4096], path[4200], iso[32], why[512], *prev_cols = NULL;
 	struct cache_snap prev;
 	struct csv_result cr;
-	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0};
+	struct csv_out out = {.fd = -1};
 	struct csv_opts copts;
 	struct gz *gz = NULL;
+	struct idxw *ix = NULL;
 	struct json_object *meta = NULL;
 	struct timespec times[2];
 	struct stat st;
 	enum snap_fail rc = SNAP_EWRITE;
-	int prev_rc, have_prev, gz_fd = -1, dfd = -1;
+	int prev_rc, have_prev, gz_fd = -1, dfd = -1, r_ix;
+	int keep = o->keep_snapshots > 0 ? o->keep_snapshots : CACHE_KEEP;
 	time_t t, prev_mtime = 0;
 	const char *mtext;
 
@@ -176,6 +245,12 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		goto out;
 	out.tap = gz_tap;
 	out.tap_arg = gz;
+	if ((ix = idxw_start(tmpdir, out.fd, o->id_column ? o->id_column : "id",
+	                     o->updated_column ? o->updated_column : "updated_at", err, errlen)) ==
+	    NULL)
+		goto out;
+	out.row = idxw_row;
+	out.row_arg = ix;
 
 	phase(o, "convert", 0, 0);
 	copts.max_field = o->max_field;
@@ -214,6 +289,19 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 			goto out;
 		}
 	}
+
+	/* The index, then the changes from the older snapshots: before the swap, in the
+	 * same folder, so they are published with the body or not at all. */
+	if (stopped(o, name, "the index", &rc, err, errlen))
+		goto out;
+	r_ix = idxw_finish(ix, (uint64_t)cr.bytes_out, cr.columns, o->stop, err, errlen);
+	ix = NULL;
+	if (r_ix == 0)
+		r_ix = write_changes(o, tmpdir, keep, err, errlen);
+	if (r_ix == -3)
+		rc = SNAP_ESTOPPED;
+	if (r_ix < 0)
+		goto out;
 
 	phase(o, "swap", cr.rows, cr.bytes_out);
 	/* The publication's time, in the envelope too (the gzip copy reads it back). */
@@ -278,6 +366,7 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	rc = SNAP_OK;
 out:
 	gz_abort(gz);
+	idxw_abort(ix);
 	if (out.fd >= 0)
 		close(out.fd);
 	if (gz_fd >= 0)
@@ -285,8 +374,10 @@ out:
 	if (dfd >= 0)
 		close(dfd);
 	if (tmpdir[0]) {
-		const char *files[] = {CACHE_DATA, CACHE_DATA_GZ, CACHE_META, CACHE_COLUMNS};
-		for (size_t i = 0; i < 4; i++) {
+		const char *files[] = {CACHE_DATA,   CACHE_DATA_GZ, CACHE_META, CACHE_COLUMNS,
+		                       SNAPIDX_ROWS, SNAPIDX_KEYS,  IDXW_RUNS};
+		remove_changes(tmpdir);
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 			snprintf(path, sizeof(path), "%s/%s", tmpdir, files[i]);
 			unlink(path);
 		}

@@ -5,7 +5,11 @@
  * removed and the current snapshot stays as it was.
  *
  * Before building, when the disk is short of room for another snapshot of about the current
- * one's size, old snapshots (never the current one) are removed. The snapshot's time is the
+ * one's size, old snapshots (never the current one) are removed.
+ *
+ * Beside the body: its query index (rows.idx, keys.idx: sync/index.h), written while it is
+ * converted, and changes/<id>.json from each older snapshot kept, all fsynced and published
+ * with it in the same folder. The snapshot's time is the
  * clock's at publication; if the current snapshot has the same second, the sync waits for the
  * next one (at most a second), so ids, ETags and Last-Modified never repeat.
  */
@@ -26,6 +30,11 @@ struct snap_opts {
 	volatile sig_atomic_t *stop; /* set by a signal: stop reading, do not publish */
 	void (*phase)(void *arg, const char *phase, long long rows, long long bytes);
 	void *arg;
+	/* The query index (common/snapidx.h): NULL, 0: the defaults "id", "updated_at", 3. The
+	 * changes are written from the keep_snapshots - 1 newest older snapshots. */
+	const char *id_column;
+	const char *updated_column;
+	int keep_snapshots;
 };
 
 struct snap_result {

@@ -27,7 +27,7 @@ static char *slurp(int fd, size_t *len)
 static void round_trip(const char *name, const char *csv, size_t csv_len)
 {
 	int in = memfd_create("csv", 0), js = memfd_create("json", 0), gzf = memfd_create("gz", 0);
-	struct csv_out out = {js, NULL, 0, NULL, NULL, 0};
+	struct csv_out out = {.fd = js};
 	struct csv_result res;
 	char err[256], *json = NULL, *gzb = NULL, *plain = NULL;
 	size_t jl = 0, gl = 0;

@@ -80,7 +80,7 @@ static void check_rows_against_jsonc(const char *body, const char *what)
 static char *convert(const char *csv, size_t len)
 {
 	int fds[2];
-	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0};
+	struct csv_out out = {.fd = -1};
 	struct csv_result res;
 	char err[256];
 	int rc;

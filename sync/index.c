@@ -1,0 +1,849 @@
+#include "index.h"
+
+#include "../common/snapidx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WBUF (64 * 1024)
+#define RBUF_KEYS 170 /* 4080 bytes of keys per read */
+#define STOP_EVERY 4096
+
+/* A file written through a buffer. */
+struct wfile {
+	int fd;
+	char *buf;
+	size_t len;
+	char path[4400];
+};
+
+static int wf_open(struct wfile *f, const char *dir, const char *name)
+{
+	snprintf(f->path, sizeof(f->path), "%s/%s", dir, name);
+	f->len = 0;
+	if ((f->buf = malloc(WBUF)) == NULL) {
+		f->fd = -1;
+		errno = ENOMEM;
+		return -1;
+	}
+	if ((f->fd = open(f->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0) {
+		int e = errno;
+		free(f->buf);
+		f->buf = NULL;
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t k = write(fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (k == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int wf_flush(struct wfile *f)
+{
+	if (f->len && write_all(f->fd, f->buf, f->len) < 0)
+		return -1;
+	f->len = 0;
+	return 0;
+}
+
+static int wf_put(struct wfile *f, const void *p, size_t n)
+{
+	if (n > WBUF - f->len && wf_flush(f) < 0)
+		return -1;
+	if (n >= WBUF)
+		return write_all(f->fd, p, n);
+	memcpy(f->buf + f->len, p, n);
+	f->len += n;
+	return 0;
+}
+
+/* Close; with drop, also remove the file. */
+static void wf_close(struct wfile *f, int drop)
+{
+	if (f->fd >= 0) {
+		close(f->fd);
+		if (drop)
+			unlink(f->path);
+	}
+	f->fd = -1;
+	free(f->buf);
+	f->buf = NULL;
+}
+
+static int pread_all(int fd, void *p, size_t n, uint64_t off)
+{
+	char *s = p;
+
+	while (n) {
+		ssize_t k = pread(fd, s, n, (off_t)off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (k == 0) {
+			errno = EIO; /* shorter than its index says */
+			return -1;
+		}
+		s += k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
+	}
+	return 0;
+}
+
+/* One row of a body, mapped: row points at its '{', len up to its '}'. */
+struct rowmap {
+	void *base;
+	size_t maplen;
+	const char *row;
+	size_t len;
+};
+
+static int map_range(int data_fd, uint64_t off, size_t len, struct rowmap *m)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), start = off - off % page;
+
+	m->maplen = (size_t)(off - start) + len;
+	m->base = mmap(NULL, m->maplen, PROT_READ, MAP_SHARED, data_fd, (off_t)start);
+	if (m->base == MAP_FAILED) {
+		m->base = NULL;
+		return -1;
+	}
+	m->row = (const char *)m->base + (off - start);
+	m->len = len;
+	return 0;
+}
+
+static void unmap_row(struct rowmap *m)
+{
+	if (m->base)
+		munmap(m->base, m->maplen);
+	m->base = NULL;
+}
+
+/* Row i of an indexed body: its bytes' offset and length from rows.idx. */
+static int row_range(int rows_fd, uint64_t nrows, uint64_t i, uint64_t *off, size_t *len)
+{
+	uint64_t o[2];
+
+	if (i >= nrows || pread_all(rows_fd, o, sizeof(o), sizeof(struct snapidx_head) + 8 * i) < 0)
+		return i >= nrows ? (errno = EINVAL, -1) : -1;
+	if (o[1] <= o[0] + 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	*off = o[0];
+	*len = (size_t)(o[1] - 1 - o[0]);
+	return 0;
+}
+
+struct idxw {
+	char dir[4096];
+	int data_fd;
+	struct wfile rows, keys, runs;
+	char *id_name, *upd_name;
+	char *id_json;
+	size_t id_json_len;
+	int32_t id_col; /* -2 until the first row (or the column list) tells */
+	uint32_t ncols_seen;
+	struct snapidx_span *sp;
+	uint64_t nrows;
+	struct snapidx_key *run;
+	size_t nrun;
+	uint64_t nruns;
+	int ids_integer;
+};
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct snapidx_key *x = a, *y = b;
+
+	if (x->pk_hash != y->pk_hash)
+		return x->pk_hash < y->pk_hash ? -1 : 1;
+	return x->row < y->row ? -1 : x->row > y->row;
+}
+
+struct idxw *idxw_start(const char *dir, int data_fd, const char *id_column,
+                        const char *updated_column, char *err, size_t errlen)
+{
+	struct idxw *w = calloc(1, sizeof(*w));
+	struct snapidx_head zero;
+	size_t n = strlen(id_column);
+
+	memset(&zero, 0, sizeof(zero));
+	if (w == NULL || (w->id_name = strdup(id_column)) == NULL ||
+	    (w->upd_name = strdup(updated_column)) == NULL ||
+	    (w->id_json = malloc(6 * n + 3)) == NULL ||
+	    (w->run = malloc(IDXW_RUN_KEYS * sizeof(*w->run))) == NULL) {
+		snprintf(err, errlen, "the index: out of memory");
+		goto fail;
+	}
+	w->rows.fd = w->keys.fd = w->runs.fd = -1;
+	w->id_json_len = snapidx_json_string(w->id_json, id_column, n);
+	snprintf(w->dir, sizeof(w->dir), "%s", dir);
+	w->data_fd = data_fd;
+	w->id_col = -2;
+	w->ids_integer = 1;
+	if (wf_open(&w->rows, dir, SNAPIDX_ROWS) < 0 || wf_put(&w->rows, &zero, sizeof(zero)) < 0 ||
+	    wf_open(&w->keys, dir, SNAPIDX_KEYS) < 0 || wf_put(&w->keys, &zero, sizeof(zero)) < 0) {
+		snprintf(err, errlen, "%s/%s: %s", dir, w->keys.buf ? SNAPIDX_KEYS : SNAPIDX_ROWS,
+		         strerror(errno));
+		goto fail;
+	}
+	return w;
+fail:
+	idxw_abort(w);
+	return NULL;
+}
+
+void idxw_abort(struct idxw *w)
+{
+	if (w == NULL)
+		return;
+	wf_close(&w->rows, 1);
+	wf_close(&w->keys, 1);
+	wf_close(&w->runs, 1);
+	free(w->id_name);
+	free(w->upd_name);
+	free(w->id_json);
+	free(w->sp);
+	free(w->run);
+	free(w);
+}
+
+/* The first row names the columns: which one is id_column. */
+static int find_id_col(struct idxw *w, const char *row, size_t len)
+{
+	long n = snapidx_row_prefix(row, len, UINT32_MAX, NULL);
+
+	if (n <= 0 || (w->sp = malloc((size_t)n * sizeof(*w->sp))) == NULL ||
+	    snapidx_row_prefix(row, len, (uint32_t)n, w->sp) != n) {
+		errno = n <= 0 ? EINVAL : ENOMEM;
+		return -1;
+	}
+	w->ncols_seen = (uint32_t)n;
+	w->id_col = -1;
+	for (long k = 0; k < n; k++) {
+		size_t a = k ? w->sp[k - 1].off + w->sp[k - 1].len + 1 : 1, b = w->sp[k].off - 1;
+		if (b - a == w->id_json_len && memcmp(row + a, w->id_json, b - a) == 0) {
+			w->id_col = (int32_t)k;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Whether a value is a JSON string holding a decimal integer that fits int64. */
+static int is_integer(const char *s, size_t n)
+{
+	char num[24], *end;
+	size_t i = 1;
+
+	if (n < 3 || n > 22 || s[0] != '"' || s[n - 1] != '"')
+		return 0;
+	if (s[i] == '-')
+		i++;
+	if (i == n - 1)
+		return 0;
+	for (; i < n - 1; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	memcpy(num, s + 1, n - 2);
+	num[n - 2] = '\0';
+	errno = 0;
+	(void)strtoll(num, &end, 10);
+	return errno == 0;
+}
+
+static int run_flush(struct idxw *w)
+{
+	if (w->nrun == 0)
+		return 0;
+	qsort(w->run, w->nrun, sizeof(*w->run), key_cmp);
+	if (w->runs.fd < 0 && wf_open(&w->runs, w->dir, IDXW_RUNS) < 0)
+		return -1;
+	if (wf_put(&w->runs, w->run, w->nrun * sizeof(*w->run)) < 0)
+		return -1;
+	w->nruns++;
+	w->nrun = 0;
+	return 0;
+}
+
+int idxw_row(void *arg, long long off, const char *row, size_t len)
+{
+	struct idxw *w = arg;
+	uint64_t o = (uint64_t)off;
+	struct rowmap m = {NULL, 0, NULL, 0};
+	int rc = -1;
+
+	if (wf_put(&w->rows, &o, sizeof(o)) < 0)
+		return -1;
+	if (w->id_col == -1) {
+		w->nrows++;
+		return 0;
+	}
+	if (row == NULL) { /* a long row, flushed whole: read it back from the page cache */
+		if (map_range(w->data_fd, o, len, &m) < 0)
+			return -1;
+		row = m.row;
+	}
+	if (w->id_col == -2 && find_id_col(w, row, len) < 0)
+		goto out;
+	if (w->id_col >= 0) {
+		const struct snapidx_span *id = &w->sp[w->id_col];
+		struct snapidx_key *k = &w->run[w->nrun];
+		if (snapidx_row_prefix(row, len, (uint32_t)w->id_col + 1, w->sp) != w->id_col + 1) {
+			errno = EINVAL; /* not the converter's row: cannot happen */
+			goto out;
+		}
+		k->pk_hash = snapidx_hash(row + id->off, id->len);
+		k->row_hash = snapidx_hash(row, len);
+		k->row = w->nrows;
+		if (w->ids_integer && !is_integer(row + id->off, id->len))
+			w->ids_integer = 0;
+		if (++w->nrun == IDXW_RUN_KEYS && run_flush(w) < 0)
+			goto out;
+	}
+	w->nrows++;
+	rc = 0;
+out:
+	unmap_row(&m);
+	return rc;
+}
+
+/* The id value's text of row i, mapped (m->row + span). */
+static int row_id(int rows_fd, int data_fd, uint64_t nrows, uint64_t i, int32_t id_col,
+                  struct rowmap *m, struct snapidx_span *sp, size_t nsp)
+{
+	uint64_t off;
+	size_t len;
+
+	if ((size_t)id_col >= nsp) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (row_range(rows_fd, nrows, i, &off, &len) < 0 || map_range(data_fd, off, len, m) < 0)
+		return -1;
+	if (snapidx_row_prefix(m->row, m->len, (uint32_t)id_col + 1, sp) != id_col + 1) {
+		unmap_row(m);
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Streaming reader of sorted keys from fd, from byte start, n keys. */
+struct kread {
+	int fd;
+	uint64_t pos, left;
+	struct snapidx_key buf[RBUF_KEYS];
+	size_t i, n;
+};
+
+static void kr_init(struct kread *r, int fd, uint64_t start, uint64_t n)
+{
+	r->fd = fd;
+	r->pos = start;
+	r->left = n;
+	r->i = r->n = 0;
+}
+
+/* 1 with *k, 0 at the end, -1 on a read error. */
+static int kr_next(struct kread *r, struct snapidx_key *k)
+{
+	if (r->i == r->n) {
+		size_t n = r->left < RBUF_KEYS ? (size_t)r->left : RBUF_KEYS;
+		if (n == 0)
+			return 0;
+		if (pread_all(r->fd, r->buf, n * sizeof(*k), r->pos) < 0)
+			return -1;
+		r->pos += n * sizeof(*k);
+		r->left -= n;
+		r->i = 0;
+		r->n = n;
+	}
+	*k = r->buf[r->i++];
+	return 1;
+}
+
+struct heap_ent {
+	struct snapidx_key k;
+	size_t run;
+};
+
+static void heap_down(struct heap_ent *h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		if (l < n && key_cmp(&h[l].k, &h[m].k) < 0)
+			m = l;
+		if (l + 1 < n && key_cmp(&h[l + 1].k, &h[m].k) < 0)
+			m = l + 1;
+		if (m == i)
+			return;
+		struct heap_ent t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+/* Write the sorted keys to keys.idx. Returns 1 when the ids are unique, 0 when not (keys.idx
+ * then holds no keys), -1 on an error (errno), -3 when stopped. */
+static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
+{
+	struct kread *rd = NULL;
+	struct heap_ent *h = NULL;
+	struct snapidx_key k, prev;
+	size_t nh = 0, nsp = (size_t)w->id_col + 1;
+	uint64_t done = 0;
+	int have_prev = 0, rc = -1, unique = 1;
+
+	if (w->nruns == 0) {
+		qsort(w->run, w->nrun, sizeof(*w->run), key_cmp);
+	} else {
+		if (run_flush(w) < 0 || wf_flush(&w->runs) < 0)
+			return -1;
+		if ((rd = malloc(w->nruns * sizeof(*rd))) == NULL ||
+		    (h = malloc(w->nruns * sizeof(*h))) == NULL) {
+			errno = ENOMEM;
+			goto out;
+		}
+		for (uint64_t r = 0; r < w->nruns; r++) {
+			uint64_t first = r * IDXW_RUN_KEYS, n = w->nrows - first;
+			int got;
+			kr_init(&rd[r], w->runs.fd, first * sizeof(k),
+			        n < IDXW_RUN_KEYS ? n : IDXW_RUN_KEYS);
+			if ((got = kr_next(&rd[r], &h[nh].k)) < 0)
+				goto out;
+			if (got) {
+				h[nh].run = (size_t)r;
+				nh++;
+			}
+		}
+		for (size_t i = nh / 2; i-- > 0;)
+			heap_down(h, nh, i);
+	}
+	for (uint64_t i = 0;; i++) {
+		if (w->nruns == 0) {
+			if (i == w->nrun)
+				break;
+			k = w->run[i];
+		} else {
+			int got;
+			if (nh == 0)
+				break;
+			k = h[0].k;
+			if ((got = kr_next(&rd[h[0].run], &h[0].k)) < 0)
+				goto out;
+			if (!got)
+				h[0] = h[--nh];
+			heap_down(h, nh, 0);
+		}
+		if (have_prev && prev.pk_hash == k.pk_hash) {
+			/* the same hash: the same id, or (rarely) two ids that collide */
+			struct rowmap a = {NULL, 0, NULL, 0}, b = {NULL, 0, NULL, 0};
+			struct snapidx_span sa, sb;
+			int same;
+			if (row_id(w->rows.fd, w->data_fd, w->nrows, prev.row, w->id_col, &a, w->sp,
+			           nsp) < 0)
+				goto out;
+			sa = w->sp[w->id_col];
+			if (row_id(w->rows.fd, w->data_fd, w->nrows, k.row, w->id_col, &b, w->sp,
+			           nsp) < 0) {
+				unmap_row(&a);
+				goto out;
+			}
+			sb = w->sp[w->id_col];
+			same =
+			    sa.len == sb.len && memcmp(a.row + sa.off, b.row + sb.off, sa.len) == 0;
+			unmap_row(&a);
+			unmap_row(&b);
+			if (same) {
+				unique = 0;
+				break;
+			}
+		}
+		if (wf_put(&w->keys, &k, sizeof(k)) < 0)
+			goto out;
+		prev = k;
+		have_prev = 1;
+		if (++done % STOP_EVERY == 0 && stop && *stop) {
+			rc = -3;
+			goto out;
+		}
+	}
+	if (wf_flush(&w->keys) < 0)
+		goto out;
+	if (!unique && ftruncate(w->keys.fd, sizeof(struct snapidx_head)) < 0)
+		goto out;
+	rc = unique;
+out:
+	free(rd);
+	free(h);
+	return rc;
+}
+
+/* ncols, id_col and updated_col from the converter's column list. */
+static int columns_of(const char *columns, const char *id, const char *upd, uint32_t *ncols,
+                      int32_t *id_col, int32_t *upd_col)
+{
+	struct json_object *a = json_tokener_parse(columns);
+	size_t n;
+
+	if (a == NULL || !json_object_is_type(a, json_type_array)) {
+		json_object_put(a);
+		return -1;
+	}
+	n = json_object_array_length(a);
+	*ncols = (uint32_t)n;
+	*id_col = *upd_col = -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = json_object_get_string(json_object_array_get_idx(a, i));
+		if (s && *id_col < 0 && strcmp(s, id) == 0)
+			*id_col = (int32_t)i;
+		if (s && *upd_col < 0 && strcmp(s, upd) == 0)
+			*upd_col = (int32_t)i;
+	}
+	json_object_put(a);
+	return 0;
+}
+
+int idxw_finish(struct idxw *w, uint64_t data_size, const char *columns,
+                volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+	struct snapidx_head h;
+	uint64_t end = data_size - 1; /* one past the ']' of "data": the body ends with "]}" */
+	int32_t id_col;
+	int unique = 0, rc = -1;
+	const char *what = SNAPIDX_ROWS;
+
+	memset(&h, 0, sizeof(h));
+	if (columns_of(columns, w->id_name, w->upd_name, &h.ncols, &id_col, &h.updated_col) < 0 ||
+	    h.ncols == 0 ||
+	    (w->id_col != -2 && (id_col != w->id_col || h.ncols != w->ncols_seen))) {
+		snprintf(err, errlen, "the index: the rows do not match the column list");
+		goto out;
+	}
+	w->id_col = id_col;
+	h.id_col = id_col;
+	h.nrows = w->nrows;
+	h.data_size = data_size;
+	if (wf_put(&w->rows, &end, sizeof(end)) < 0 || wf_flush(&w->rows) < 0)
+		goto fail;
+	what = SNAPIDX_KEYS;
+	if (id_col >= 0) {
+		if (w->sp == NULL &&
+		    (w->sp = malloc(((size_t)id_col + 1) * sizeof(*w->sp))) == NULL) {
+			errno = ENOMEM;
+			goto fail;
+		}
+		if ((unique = write_keys(w, stop)) == -3) {
+			snprintf(err, errlen, "stopped while sorting the index");
+			rc = -3;
+			goto out;
+		}
+		if (unique < 0)
+			goto fail;
+		h.flags =
+		    (w->ids_integer ? SNAPIDX_IDS_INTEGER : 0) | (unique ? SNAPIDX_IDS_UNIQUE : 0);
+	}
+	memcpy(h.magic, SNAPIDX_MAGIC_KEYS, 8);
+	h.nkeys = unique ? w->nrows : 0;
+	if (pwrite(w->keys.fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || fsync(w->keys.fd) < 0)
+		goto fail;
+	what = SNAPIDX_ROWS;
+	memcpy(h.magic, SNAPIDX_MAGIC_ROWS, 8);
+	h.nkeys = w->nrows + 1;
+	if (pwrite(w->rows.fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || fsync(w->rows.fd) < 0)
+		goto fail;
+	wf_close(&w->rows, 0);
+	wf_close(&w->keys, 0);
+	rc = 0;
+	goto out;
+fail:
+	snprintf(err, errlen, "%s/%s: %s", w->dir, what, strerror(errno));
+out:
+	idxw_abort(w); /* removes what was not closed above, and the runs */
+	return rc;
+}
+
+/* ---- changes between two snapshots ---- */
+
+struct side {
+	int data_fd, rows_fd, keys_fd;
+	struct snapidx_head rh, kh;
+};
+
+static void side_close(struct side *s)
+{
+	if (s->data_fd >= 0)
+		close(s->data_fd);
+	if (s->rows_fd >= 0)
+		close(s->rows_fd);
+	if (s->keys_fd >= 0)
+		close(s->keys_fd);
+}
+
+/* Open a snapshot's body and index, checking they belong together. 0, or -1 (err). */
+static int side_open(const char *dir, struct side *s, char *err, size_t errlen)
+{
+	char path[4400];
+	struct stat st;
+
+	s->data_fd = s->rows_fd = s->keys_fd = -1;
+	snprintf(path, sizeof(path), "%s/data_cache.json", dir);
+	if ((s->data_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(s->data_fd, &st) < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/%s", dir, SNAPIDX_ROWS);
+	if ((s->rows_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    pread_all(s->rows_fd, &s->rh, sizeof(s->rh), 0) < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/%s", dir, SNAPIDX_KEYS);
+	if ((s->keys_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    pread_all(s->keys_fd, &s->kh, sizeof(s->kh), 0) < 0)
+		goto fail;
+	if (memcmp(s->rh.magic, SNAPIDX_MAGIC_ROWS, 8) ||
+	    memcmp(s->kh.magic, SNAPIDX_MAGIC_KEYS, 8) || s->rh.data_size != (uint64_t)st.st_size ||
+	    s->kh.data_size != s->rh.data_size || s->kh.nrows != s->rh.nrows) {
+		snprintf(err, errlen, "%s: the index does not match the body", dir);
+		side_close(s);
+		return -1;
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	side_close(s);
+	return -1;
+}
+
+static int side_keyed(const struct side *s)
+{
+	return s->rh.id_col >= 0 && (s->kh.flags & SNAPIDX_IDS_UNIQUE) &&
+	       s->kh.nkeys == s->rh.nrows;
+}
+
+/* The key text (quotes included) of column col in row 0, into buf; its length or -1. */
+static long first_key(const struct side *s, int32_t col, char *buf, size_t cap)
+{
+	struct rowmap m = {NULL, 0, NULL, 0};
+	struct snapidx_span *sp = malloc(((size_t)col + 1) * sizeof(*sp));
+	uint64_t off;
+	size_t len;
+	long n = -1;
+
+	if (sp && row_range(s->rows_fd, s->rh.nrows, 0, &off, &len) == 0 &&
+	    map_range(s->data_fd, off, len, &m) == 0 &&
+	    snapidx_row_prefix(m.row, m.len, (uint32_t)col + 1, sp) == col + 1) {
+		size_t a = col ? sp[col - 1].off + sp[col - 1].len + 1 : 1, b = sp[col].off - 1;
+		if (b - a <= cap) {
+			memcpy(buf, m.row + a, b - a);
+			n = (long)(b - a);
+		}
+	}
+	unmap_row(&m);
+	free(sp);
+	return n;
+}
+
+/* Copy row i of side s to f. */
+static int copy_row(const struct side *s, uint64_t i, struct wfile *f)
+{
+	uint64_t off;
+	size_t len;
+
+	if (row_range(s->rows_fd, s->rh.nrows, i, &off, &len) < 0)
+		return -1;
+	while (len) {
+		size_t n;
+		if (f->len == WBUF && wf_flush(f) < 0)
+			return -1;
+		n = WBUF - f->len < len ? WBUF - f->len : len;
+		if (pread_all(s->data_fd, f->buf + f->len, n, off) < 0)
+			return -1;
+		f->len += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+enum { D_ADDED, D_CHANGED, D_DELETED };
+
+/* One pass of the merge of both keys arrays: write the rows (or ids) of one kind. */
+static int diff_pass(const struct side *o, const struct side *n, int kind, struct wfile *f,
+                     struct snapidx_span *sp, volatile sig_atomic_t *stop)
+{
+	struct kread *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct snapidx_key ka, kb;
+	int ga = 0, gb = 0, rc = -1, first = 1;
+	uint64_t steps = 0;
+
+	if (a == NULL || b == NULL) {
+		errno = ENOMEM;
+		goto out;
+	}
+	kr_init(a, o->keys_fd, sizeof(struct snapidx_head), o->kh.nkeys);
+	kr_init(b, n->keys_fd, sizeof(struct snapidx_head), n->kh.nkeys);
+	if ((ga = kr_next(a, &ka)) < 0 || (gb = kr_next(b, &kb)) < 0)
+		goto out;
+	while (ga > 0 || gb > 0) {
+		struct snapidx_key cur;
+		int emit;
+		if (++steps % STOP_EVERY == 0 && stop && *stop) {
+			rc = -3;
+			goto out;
+		}
+		if (gb > 0 && (ga == 0 || kb.pk_hash < ka.pk_hash)) {
+			cur = kb; /* only in the new one */
+			emit = kind == D_ADDED;
+			gb = kr_next(b, &kb);
+		} else if (ga > 0 && (gb == 0 || ka.pk_hash < kb.pk_hash)) {
+			cur = ka; /* only in the old one */
+			emit = kind == D_DELETED;
+			ga = kr_next(a, &ka);
+		} else {
+			cur = kb; /* in both */
+			emit = kind == D_CHANGED && ka.row_hash != kb.row_hash;
+			ga = kr_next(a, &ka);
+			gb = kr_next(b, &kb);
+		}
+		if (ga < 0 || gb < 0)
+			goto out;
+		if (!emit)
+			continue;
+		if (!first && wf_put(f, ",", 1) < 0)
+			goto out;
+		first = 0;
+		if (kind == D_DELETED) {
+			struct rowmap m = {NULL, 0, NULL, 0};
+			const struct snapidx_span *id = &sp[o->rh.id_col];
+			if (row_id(o->rows_fd, o->data_fd, o->rh.nrows, cur.row, o->rh.id_col, &m,
+			           sp, (size_t)o->rh.id_col + 1) < 0)
+				goto out;
+			if (wf_put(f, m.row + id->off, id->len) < 0) {
+				unmap_row(&m);
+				goto out;
+			}
+			unmap_row(&m);
+		} else if (copy_row(n, cur.row, f) < 0) {
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(a);
+	free(b);
+	return rc;
+}
+
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	if (rc < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int idx_diff(const char *old_dir, const char *from_id, const char *new_dir,
+             volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+	static const char *const part[] = {"\"added\":[", "],\"changed\":[", "],\"deleted\":["};
+	struct side o, n;
+	struct wfile f = {-1, NULL, 0, ""};
+	struct snapidx_span *sp = NULL;
+	char dir[4400], name[128], ka[256], kb[256];
+	int rc = -1, r;
+
+	if (side_open(old_dir, &o, err, errlen) < 0)
+		return 1; /* an older snapshot without a usable index: nothing to diff against */
+	if (side_open(new_dir, &n, err, errlen) < 0) {
+		side_close(&o);
+		return -1;
+	}
+	if (!side_keyed(&o) || !side_keyed(&n)) {
+		snprintf(err, errlen, "%s: no unique ids on both sides", from_id);
+		rc = 1;
+		goto out;
+	}
+	/* Another id column (id_column changed between the two): the keys do not compare. */
+	if (o.rh.nrows && n.rh.nrows) {
+		long la = first_key(&o, o.rh.id_col, ka, sizeof(ka)),
+		     lb = first_key(&n, n.rh.id_col, kb, sizeof(kb));
+		if (la < 0 || la != lb || memcmp(ka, kb, (size_t)la) != 0) {
+			snprintf(err, errlen, "%s: another id column", from_id);
+			rc = 1;
+			goto out;
+		}
+	}
+	if ((sp = malloc(((size_t)o.rh.id_col + 1) * sizeof(*sp))) == NULL) {
+		snprintf(err, errlen, "the changes: out of memory");
+		goto out;
+	}
+	snprintf(dir, sizeof(dir), "%s/%s", new_dir, SNAPIDX_CHANGES);
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	snprintf(name, sizeof(name), "%s.json", from_id);
+	if (wf_open(&f, dir, name) < 0) {
+		snprintf(err, errlen, "%s/%s: %s", dir, name, strerror(errno));
+		goto out;
+	}
+	for (int kind = D_ADDED; kind <= D_DELETED; kind++) {
+		if (wf_put(&f, part[kind], strlen(part[kind])) < 0)
+			goto werr;
+		if ((r = diff_pass(&o, &n, kind, &f, sp, stop)) == -3) {
+			snprintf(err, errlen, "stopped while writing the changes from %s", from_id);
+			rc = -3;
+			goto out;
+		}
+		if (r < 0)
+			goto werr;
+	}
+	if (wf_put(&f, "]}", 2) < 0 || wf_flush(&f) < 0 || fsync(f.fd) < 0 || fsync_path(dir) < 0)
+		goto werr;
+	wf_close(&f, 0);
+	rc = 0;
+	goto out;
+werr:
+	snprintf(err, errlen, "%s/%s: %s", dir, name, strerror(errno));
+out:
+	wf_close(&f, rc != 0);
+	free(sp);
+	side_close(&o);
+	side_close(&n);
+	return rc;
+}

@@ -1,0 +1,48 @@
+/*
+ * index: write a snapshot's query index (common/snapidx.h) while the converter writes its
+ * body, and the changes from older snapshots once it is complete.
+ *
+ * rows.idx is streamed (a 64 KiB buffer). keys.idx is an external sort, so the sync's memory
+ * stays constant: the keys are sorted in runs of IDXW_RUN_KEYS (768 KiB) written to a
+ * scratch file (keys.runs, removed at the end), then merged into keys.idx with a heap and a
+ * 4 KiB read buffer per run (1,000,000 rows: 31 runs, 124 KiB).
+ */
+#ifndef PMACACHE_INDEX_H
+#define PMACACHE_INDEX_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define IDXW_RUN_KEYS 32768
+#define IDXW_RUNS "keys.runs" /* scratch file beside the index while it is written */
+
+struct idxw;
+
+/* Start writing rows.idx and keys.idx in folder dir, for the body being written to data_fd
+ * (which must be open for reading too). Returns NULL with err. */
+struct idxw *idxw_start(const char *dir, int data_fd, const char *id_column,
+                        const char *updated_column, char *err, size_t errlen);
+
+/* The converter's row hook (struct csv_out's row): record one row. */
+int idxw_row(void *arg, long long off, const char *row, size_t len);
+
+/* The body is complete (data_size bytes, columns as the converter listed them): write the
+ * heads, sort the keys, fsync both files. Returns 0, or -1 with err. Frees w either way. */
+int idxw_finish(struct idxw *w, uint64_t data_size, const char *columns,
+                volatile sig_atomic_t *stop, char *err, size_t errlen);
+
+/* Give up: close and remove what was written. NULL is fine. */
+void idxw_abort(struct idxw *w);
+
+/*
+ * Write new_dir/changes/<from_id>.json: the rows added, changed and deleted from the
+ * snapshot in old_dir (named from_id) to the one in new_dir, whose rows.idx and keys.idx are
+ * complete. Returns 0; 1 when there is nothing to diff against (either index lacks unique
+ * keys, or another id column); -1 with err on a failure (a write error, a bad old index);
+ * -3 when stop was set. The file is fsynced; on failure it is removed.
+ */
+int idx_diff(const char *old_dir, const char *from_id, const char *new_dir,
+             volatile sig_atomic_t *stop, char *err, size_t errlen);
+
+#endif
