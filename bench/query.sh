@@ -41,7 +41,7 @@ wrkrun() { # url -> "rps p99ms non2xx"
 hwm() { local m=0 p v; for p in $(pgrep -f "pmacache-fcgi -c $CONF"); do v=$(awk '/VmHWM/{print $2}' /proc/$p/status 2>/dev/null); [ "${v:-0}" -gt "$m" ] && m=$v; done; awk -v k=$m 'BEGIN{printf "%.1f", k/1024}'; }
 
 for ROWS in "${SIZES[@]}"; do
-	rm -rf "$B"; mkdir -p "$B"
+	rm -rf "$B"; mkdir -p "$B"; chmod a+rx "$B"
 	PORT=$(free_port)
 	URL=http://127.0.0.1:$PORT
 	KEY=$(head -c 24 /dev/urandom | base64 | tr -d '=+/')
@@ -52,7 +52,7 @@ listen = 127.0.0.1:$PORT
 cache_dir = cache
 run_dir = run
 api_keys_file = api_keys
-sync_bin = /bin/false
+sync_bin = $SYNC
 workers = 2
 min_rows_ratio = 0
 limit_refresh_per_min = 1000000
@@ -61,11 +61,10 @@ limit_streams_per_client = 10000
 limit_conn_per_client = 60000
 CONF
 	say "$ROWS rows: generating and importing"
+	"$PMACACHE" -c "$CONF" start >/dev/null || exit 1 # cache_dir, owned as it should be
 	"$GEN" -n "$ROWS" csv > "$B/a.csv"
-	"$SYNC" -c "$CONF" --csv "$B/a.csv" 2>/dev/null || { echo "import failed" >&2; exit 1; }
+	"$SYNC" -c "$CONF" --csv "$B/a.csv" 2>"$B/sync.err" || { tail -n 3 "$B/sync.err" >&2; exit 1; }
 	rm -f "$B/a.csv"
-	chmod -R a+rX "$B"
-	"$PMACACHE" -c "$CONF" start >/dev/null || exit 1
 	size=$(stat -L -c %s "$B/cache/data_cache.json")
 	H=(-H "X-API-Key: $KEY")
 	echo "# $ROWS rows, full body $((size / 1000000)) MB"
@@ -126,7 +125,7 @@ for i, line in enumerate(sys.stdin.buffer):
     out.write(b",".join(field(v) for v in r.values()) + b"\r\n")
 ' > "$B/b.csv"
 	s=$(date +%s.%N)
-	"$SYNC" -c "$CONF" --csv "$B/b.csv" 2>/dev/null || echo "   second import failed" >&2
+	"$SYNC" -c "$CONF" --csv "$B/b.csv" 2>"$B/sync.err" || tail -n 3 "$B/sync.err" >&2
 	rm -f "$B/b.csv"
 	cb=$(curl -s -o /dev/null -w '%{size_download}' "${H[@]}" -G --data-urlencode "changes_since=$etag" "$URL/fetch-data")
 	nc=$(curl -s "${H[@]}" -G --data-urlencode "changes_since=$etag" "$URL/fetch-data" | jq '.changed | length')

@@ -546,9 +546,6 @@ struct cols {
 	int refs;
 };
 
-static pthread_mutex_t cols_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct cols *cols_cur;
-
 static void cols_free(struct cols *c)
 {
 	int i;
@@ -563,17 +560,6 @@ static void cols_free(struct cols *c)
 	free(c->json);
 	free(c->json_len);
 	free(c);
-}
-
-static void cols_put(struct cols *c)
-{
-	int last;
-
-	pthread_mutex_lock(&cols_mu);
-	last = --c->refs == 0;
-	pthread_mutex_unlock(&cols_mu);
-	if (last)
-		cols_free(c);
 }
 
 static struct cols *cols_load(int dfd, const char *id, char *err, size_t errlen)
@@ -631,28 +617,112 @@ out:
 	return c;
 }
 
-static struct cols *cols_get(int dfd, const char *id, char *err, size_t errlen)
-{
-	struct cols *c = NULL, *old = NULL;
+/*
+ * The current snapshot, opened once per process and shared by its requests: the data file,
+ * the folder, the index (mapped) and the columns. A request holds a reference; the handle of
+ * a replaced snapshot goes with its last request. So a page costs a readlink and the reads.
+ */
+struct snap {
+	struct cache_snap s; /* s.fd: data_cache.json */
+	int dfd;             /* snapshots/<id> */
+	int noindex;         /* published without rows.idx (by an earlier version) */
+	struct snapidx ix;
+	struct cols *cols;
+	int refs;
+};
 
-	pthread_mutex_lock(&cols_mu);
-	if (cols_cur && strcmp(cols_cur->id, id) == 0) {
-		c = cols_cur;
-		c->refs++;
-	}
-	pthread_mutex_unlock(&cols_mu);
-	if (c)
-		return c;
-	if ((c = cols_load(dfd, id, err, errlen)) == NULL)
+static pthread_mutex_t snap_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct snap *snap_cur;
+
+static void snap_free(struct snap *h)
+{
+	if (h->cols)
+		cols_free(h->cols);
+	snapidx_close(&h->ix);
+	if (h->dfd >= 0)
+		close(h->dfd);
+	if (h->s.fd >= 0)
+		close(h->s.fd);
+	free(h);
+}
+
+static void snap_put(struct snap *h)
+{
+	int last;
+
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&snap_mu);
+	last = --h->refs == 0;
+	pthread_mutex_unlock(&snap_mu);
+	if (last)
+		snap_free(h);
+}
+
+/* Open the current snapshot. Returns the handle, or NULL with *rc 1 (no cache) or -1. */
+static struct snap *snap_load(const char *cache_dir, int *rc, char *err, size_t errlen)
+{
+	struct snap *h = calloc(1, sizeof(*h));
+	char rel[128];
+
+	*rc = -1;
+	if (h == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return NULL;
-	pthread_mutex_lock(&cols_mu);
-	old = cols_cur;
-	cols_cur = c;
-	c->refs++; /* the cache's and the caller's */
-	pthread_mutex_unlock(&cols_mu);
-	if (old)
-		cols_put(old);
-	return c;
+	}
+	h->dfd = -1;
+	if ((*rc = cache_current(cache_dir, &h->s, 1, err, errlen)) != 0) {
+		free(h);
+		return NULL;
+	}
+	*rc = -1;
+	snprintf(rel, sizeof(rel), "snapshots/%s", h->s.id);
+	if ((h->dfd = cache_open_beneath(cache_dir, rel, O_RDONLY | O_DIRECTORY)) < 0) {
+		snprintf(err, errlen, "%.300s/%s: %s", cache_dir, rel, strerror(errno));
+		goto bad;
+	}
+	if (faccessat(h->dfd, SNAPIDX_ROWS, F_OK, 0) < 0 && errno == ENOENT) {
+		h->noindex = 1;
+		*rc = 0;
+		return h;
+	}
+	if (snapidx_open(h->dfd, (uint64_t)h->s.size, &h->ix, err, errlen) < 0 ||
+	    (h->cols = cols_load(h->dfd, h->s.id, err, errlen)) == NULL)
+		goto bad;
+	if ((uint32_t)h->cols->n != h->ix.head.ncols) {
+		snprintf(err, errlen, "%s: %d columns, the index says %u", CACHE_COLUMNS,
+		         h->cols->n, h->ix.head.ncols);
+		goto bad;
+	}
+	*rc = 0;
+	return h;
+bad:
+	snap_free(h);
+	return NULL;
+}
+
+static struct snap *snap_get(const char *cache_dir, int *rc, char *err, size_t errlen)
+{
+	struct snap *h = NULL, *old;
+	char id[64];
+
+	if ((*rc = cache_current_id(cache_dir, id, sizeof(id), err, errlen)) != 0)
+		return NULL;
+	pthread_mutex_lock(&snap_mu);
+	if (snap_cur && strcmp(snap_cur->s.id, id) == 0) {
+		h = snap_cur;
+		h->refs++;
+	}
+	pthread_mutex_unlock(&snap_mu);
+	if (h || (h = snap_load(cache_dir, rc, err, errlen)) == NULL)
+		return h;
+	pthread_mutex_lock(&snap_mu);
+	old = snap_cur;
+	snap_cur = h;
+	h->refs = 2; /* the cache's and the caller's */
+	pthread_mutex_unlock(&snap_mu);
+	snap_put(old);
+	return h;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -898,8 +968,7 @@ struct ctx {
 	struct req *r;
 	struct query *q;
 	struct cols *cols;
-	struct snapidx ix;
-	int ix_open;
+	struct snapidx ix; /* the snapshot's (a copy of the handle's) */
 	struct rd rd;
 	struct out *out;
 	struct snapidx_span *spans;
@@ -1356,64 +1425,46 @@ void query_serve(struct req *r, query_trigger_fn trigger)
 {
 	const char *info = NULL;
 	struct query q;
-	struct cache_snap s;
+	const struct cache_snap *s;
+	struct snap *h = NULL;
 	struct ctx *c = NULL;
-	char err[512], rel[128], etag[128], lm[64];
+	char err[512], etag[128], lm[64];
 	char *canon = NULL;
 	struct tm tm;
-	int rc, dfd = -1;
+	int rc;
 
-	s.fd = -1;
 	if (query_parse(&q, req_param(r, "QUERY_STRING"), req_param(r, "HTTP_ACCEPT"), err,
 	                sizeof(err)) < 0) {
 		req_error(r, 400, NULL, err);
 		goto out;
 	}
-	rc = cache_current(r->cf->cache_dir, &s, 1, err, sizeof(err));
+	h = snap_get(r->cf->cache_dir, &rc, err, sizeof(err));
 	if (rc == 1) {
 		req_error(r, 503, NULL, "No cached data");
 		goto out;
 	}
-	if (rc < 0) {
+	if (h == NULL) {
 		log_err("fetch-data query: %s", err);
 		req_error(r, 500, NULL, "Error reading cache");
 		goto out;
 	}
-	snprintf(rel, sizeof(rel), "snapshots/%s", s.id);
-	if ((dfd = cache_open_beneath(r->cf->cache_dir, rel, O_RDONLY | O_DIRECTORY)) < 0) {
-		log_err("fetch-data query: %s/%s: %s", r->cf->cache_dir, rel, strerror(errno));
-		req_error(r, 500, NULL, "Error reading cache");
+	if (h->noindex) {
+		req_error(r, 503, "Retry-After: 60\r\n",
+		          "This snapshot has no query index: the next sync builds it");
 		goto out;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL || (c->out = calloc(1, sizeof(*c->out))) == NULL) {
+	s = &h->s;
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->out = malloc(sizeof(*c->out))) == NULL) {
 		req_error(r, 500, NULL, "Out of memory");
 		goto out;
 	}
 	c->r = r;
 	c->q = &q;
 	c->out->r = r;
-	if (faccessat(dfd, SNAPIDX_ROWS, F_OK, 0) < 0 && errno == ENOENT) {
-		req_error(r, 503, "Retry-After: 60\r\n",
-		          "This snapshot has no query index: the next sync builds it");
-		goto out;
-	}
-	if (snapidx_open(dfd, (uint64_t)s.size, &c->ix, err, sizeof(err)) < 0) {
-		log_err("fetch-data query: %s/%s: %s", r->cf->cache_dir, rel, err);
-		req_error(r, 500, NULL, "Error reading cache");
-		goto out;
-	}
-	c->ix_open = 1;
-	if ((c->cols = cols_get(dfd, s.id, err, sizeof(err))) == NULL) {
-		log_err("fetch-data query: %s/%s: %s", r->cf->cache_dir, rel, err);
-		req_error(r, 500, NULL, "Error reading cache");
-		goto out;
-	}
-	if ((uint32_t)c->cols->n != c->ix.head.ncols) {
-		log_err("fetch-data query: %s/%s: %d columns, the index says %u", r->cf->cache_dir,
-		        rel, c->cols->n, c->ix.head.ncols);
-		req_error(r, 500, NULL, "Error reading cache");
-		goto out;
-	}
+	c->out->n = 0;
+	c->out->gone = 0;
+	c->ix = h->ix;
+	c->cols = h->cols;
 	if (query_resolve(&q, (const char *const *)c->cols->names, c->cols->n, c->ix.head.id_col,
 	                  c->ix.head.updated_col, !!(c->ix.head.flags & SNAPIDX_IDS_INTEGER), err,
 	                  sizeof(err)) < 0) {
@@ -1429,9 +1480,9 @@ void query_serve(struct req *r, query_trigger_fn trigger)
 		req_error(r, 500, NULL, "Out of memory");
 		goto out;
 	}
-	snprintf(etag, sizeof(etag), "\"%s-q%016llx\"", s.id,
+	snprintf(etag, sizeof(etag), "\"%s-q%016llx\"", s->id,
 	         (unsigned long long)snapidx_hash(canon, strlen(canon)));
-	gmtime_r(&s.mtime, &tm);
+	gmtime_r(&s->mtime, &tm);
 	strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	if (req_etag_match(req_param(r, "HTTP_IF_NONE_MATCH"), etag)) {
 		req_header(r,
@@ -1441,7 +1492,7 @@ void query_serve(struct req *r, query_trigger_fn trigger)
 		goto out;
 	}
 	if (q.changes_since) {
-		serve_changes(r, &q, &s, dfd, etag, lm);
+		serve_changes(r, &q, s, h->dfd, etag, lm);
 		goto out;
 	}
 	c->filter = q.nfilters > 0 || q.updated_since[0] || q.since_id;
@@ -1450,23 +1501,16 @@ void query_serve(struct req *r, query_trigger_fn trigger)
 		req_error(r, 500, NULL, "Out of memory");
 		goto out;
 	}
-	rd_init(&c->rd, s.fd, &c->ix);
-	serve_rows(c, &s, etag, lm, info);
+	rd_init(&c->rd, s->fd, &c->ix);
+	serve_rows(c, s, etag, lm, info);
 out:
 	if (c) {
 		rd_done(&c->rd);
-		if (c->ix_open)
-			snapidx_close(&c->ix);
-		if (c->cols)
-			cols_put(c->cols);
 		free(c->spans);
 		free(c->out);
 		free(c);
 	}
+	snap_put(h);
 	free(canon);
-	if (dfd >= 0)
-		close(dfd);
-	if (s.fd >= 0)
-		close(s.fd);
 	query_free(&q);
 }
