@@ -972,8 +972,9 @@ struct ctx {
 	struct rd rd;
 	struct out *out;
 	struct snapidx_span *spans;
-	int split;  /* rows must be split into values (filters, fields, CSV) */
-	int filter; /* rows must be tested */
+	int split;     /* rows must be split into values (filters, fields, CSV) */
+	int filter;    /* rows must be tested */
+	int body_only; /* an SSE payload: no head, already counted as long work */
 	uint64_t nout;
 };
 
@@ -1358,7 +1359,7 @@ static void serve_rows(struct ctx *c, const struct cache_snap *s, const char *et
 	}
 
 	/* No limit: the whole result, streamed (long work). */
-	if (!(counted = req_long_begin())) {
+	if (!c->body_only && !(counted = req_long_begin())) {
 		req_error(r, 503, "Retry-After: 1\r\n", "Too busy: retry");
 		return;
 	}
@@ -1369,7 +1370,8 @@ static void serve_rows(struct ctx *c, const struct cache_snap *s, const char *et
 			start = nrows;
 		skip = 0;
 	}
-	head_ok(r, q, etag, lm, NULL);
+	if (!c->body_only)
+		head_ok(r, q, etag, lm, NULL);
 	if (r->head)
 		goto out;
 	if (q->fmt == QF_JSON) {
@@ -1513,4 +1515,114 @@ out:
 	snap_put(h);
 	free(canon);
 	query_free(&q);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Server-Sent Events: fields and filters */
+
+struct query *query_sse_parse(struct req *r, char *err, size_t errlen)
+{
+	struct query *q = malloc(sizeof(*q));
+	int rc;
+
+	err[0] = '\0';
+	if (q == NULL) {
+		snprintf(err, errlen, "Out of memory");
+		return NULL;
+	}
+	if (query_parse(q, req_param(r, "QUERY_STRING"), NULL, err, errlen) < 0)
+		goto bad;
+	if (q->limit || q->offset_set || q->after || q->changes_since || q->fmt != QF_JSON) {
+		snprintf(err, errlen,
+		         "stream=true takes fields and filters only (no limit, offset, "
+		         "after, format or changes_since)");
+		goto bad;
+	}
+	if (!q->any)
+		goto none;
+	/* Names checked against the snapshot of now, so that a typo is a 400 rather than a
+	 * stream of null payloads (a later snapshot is checked again, event by event). */
+	{
+		struct snap *h = snap_get(r->cf->cache_dir, &rc, err, errlen);
+		err[0] = '\0';
+		if (h && !h->noindex &&
+		    query_resolve(q, (const char *const *)h->cols->names, h->cols->n,
+		                  h->ix.head.id_col, h->ix.head.updated_col,
+		                  !!(h->ix.head.flags & SNAPIDX_IDS_INTEGER), err, errlen) < 0) {
+			snap_put(h);
+			goto bad;
+		}
+		snap_put(h);
+	}
+	return q;
+none:
+	err[0] = '\0';
+bad:
+	query_sse_free(q);
+	return NULL;
+}
+
+void query_sse_free(struct query *q)
+{
+	if (q) {
+		query_free(q);
+		free(q);
+	}
+}
+
+int query_sse_body(struct req *r, struct query *q, char *err, size_t errlen)
+{
+	struct snap *h;
+	struct ctx *c = NULL;
+	int rc, i, ret = -2;
+
+	/* Resolved against this snapshot's columns: a later one may have others. */
+	for (i = 0; i < q->nfilters; i++) {
+		free(q->filters[i].json);
+		q->filters[i].json = NULL;
+		q->filters[i].col = -1;
+	}
+	q->nfields = 0;
+	h = snap_get(r->cf->cache_dir, &rc, err, errlen);
+	if (h == NULL) {
+		if (rc < 0)
+			log_err("sse query: %s", err);
+		snprintf(err, errlen, "%s", rc == 1 ? "No cached data" : "Error reading cache");
+		return -2;
+	}
+	if (h->noindex) {
+		snprintf(err, errlen, "This snapshot has no query index: the next sync builds it");
+		goto out;
+	}
+	if (query_resolve(q, (const char *const *)h->cols->names, h->cols->n, h->ix.head.id_col,
+	                  h->ix.head.updated_col, !!(h->ix.head.flags & SNAPIDX_IDS_INTEGER), err,
+	                  errlen) < 0)
+		goto out;
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->out = malloc(sizeof(*c->out))) == NULL ||
+	    (c->spans = calloc(h->ix.head.ncols + 1, sizeof(*c->spans))) == NULL) {
+		snprintf(err, errlen, "Out of memory");
+		goto out;
+	}
+	c->r = r;
+	c->q = q;
+	c->out->r = r;
+	c->out->n = 0;
+	c->out->gone = 0;
+	c->ix = h->ix;
+	c->cols = h->cols;
+	c->body_only = 1;
+	c->filter = q->nfilters > 0 || q->updated_since[0] || q->since_id;
+	c->split = c->filter || q->nfields > 0;
+	rd_init(&c->rd, h->s.fd, &c->ix);
+	serve_rows(c, &h->s, "", "", NULL);
+	ret = c->out->gone ? -1 : 0;
+out:
+	if (c) {
+		rd_done(&c->rd);
+		free(c->spans);
+		free(c->out);
+		free(c);
+	}
+	snap_put(h);
+	return ret;
 }

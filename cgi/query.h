@@ -96,4 +96,16 @@ typedef const char *(*query_trigger_fn)(struct req *r);
  * good, never for HEAD), or NULL. */
 void query_serve(struct req *r, query_trigger_fn trigger);
 
+/*
+ * SSE (stream=true) with fields and filters: query_sse_parse returns the stream's query, or
+ * NULL: with err empty when there is none, else with the message for a 400 (a bad parameter,
+ * or one a stream does not take: limit, offset, after, format, changes_since).
+ * query_sse_body writes the current snapshot's body with only those rows and fields (the
+ * /fetch-data envelope, "count" after "data"). Returns 0; -1 if the client went away; or -2
+ * before writing anything, with the reason in err (a column the snapshot lacks, no index).
+ */
+struct query *query_sse_parse(struct req *r, char *err, size_t errlen);
+int query_sse_body(struct req *r, struct query *q, char *err, size_t errlen);
+void query_sse_free(struct query *q);
+
 #endif

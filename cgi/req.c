@@ -101,7 +101,8 @@ int req_parse(struct req *r, FCGX_Request *fr, const struct conf *cf, char *err,
 				if (strcmp(name, qnames[k]) != 0)
 					continue;
 				const char *v = kn < n ? p + kn + 1 : p + n;
-				if (req_decode(v, (size_t)(p + n - v), r->q[k], sizeof(r->q[k])) < 0) {
+				if (req_decode(v, (size_t)(p + n - v), r->q[k], sizeof(r->q[k])) <
+				    0) {
 					snprintf(err, errlen, "bad value for query parameter '%s'",
 					         name);
 					return -1;

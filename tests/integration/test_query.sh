@@ -253,6 +253,25 @@ echo "$DIR/../query/a.csv" > "$DIR/next.csv"
 sed -i "s|^sync_bin = .*|sync_bin = $DIR/csv-sync|" "$CONF"
 "$PMACACHE" -c "$CONF" restart >/dev/null
 "$SYNC" -c "$CONF" --csv "$DIR/../query/a.csv" 2>/dev/null || notok "import for the limits"
+# --- SSE: fields and filters shape the cached and updated events ------------------------------
+curl -sN --max-time 30 -H "$H" "$URL/fetch-data?stream=true&fields=id,currency&currency=EUR" -o "$DIR/sse1"
+is "stream with a filter: cached, then done" "$(sse_kinds "$DIR/sse1")" "retry cached done"
+api -o "$DIR/full" "$URL/fetch-data"
+same "stream: cached carries only the matching rows and the fields" "$(sse_data "$DIR/sse1" cached | jq -c .payload.data)" \
+	"$(jq -c '.data | map(select(.currency == "EUR") | {id, currency})' "$DIR/full")"
+is "stream: its count" "$(sse_data "$DIR/sse1" cached | jq .payload.count)" "$(jq '.data | map(select(.currency == "EUR")) | length' "$DIR/full")"
+echo "$DIR/../query/b.csv" > "$DIR/next.csv"
+curl -sN --max-time 60 -H "$H" "$URL/fetch-data?stream=true&refresh=true&fields=note,id&note=changed%205000000003" -o "$DIR/sse2"
+check "stream with refresh: cached, progress, updated, done" grep -Eq '^retry cached (progress )+updated done$' <<<"$(sse_kinds "$DIR/sse2")"
+same "stream: updated carries the new snapshot's matching rows" "$(sse_data "$DIR/sse2" updated | jq -c .payload.data)" \
+	"$(api "$URL/fetch-data" | jq -c '.data | map(select(.note == "changed 5000000003") | {note, id})')"
+is "stream: cached had none of them, updated has the one" "$(sse_data "$DIR/sse2" cached | jq -c .payload.count) $(sse_data "$DIR/sse2" updated | jq -c .payload.count)" "0 1"
+wait_idle
+c=$(curl -s -o "$DIR/sb" -w '%{http_code}' -H "$H" "$URL/fetch-data?stream=true&limit=5")
+is "stream with limit: 400" "$c $(jq -r .message "$DIR/sb")" "400 stream=true takes fields and filters only (no limit, offset, after, format or changes_since)"
+c=$(curl -s -o "$DIR/sb" -w '%{http_code}' -H "$H" "$URL/fetch-data?stream=true&colour=red")
+is "stream with an unknown parameter: 400" "$c $(jq -r .message "$DIR/sb")" "400 unknown query parameter 'colour' (not a column either)"
+
 codes() { for i in $(seq "$1"); do code -H "$H" "$URL/fetch-data?$2"; echo; done | sort | uniq -c | awk '{print $2 "x" $1}' | paste -sd' ' -; }
 is "12 queries with %20, quotes and an encoded &refresh=true in a value: none limited" \
 	"$(codes 12 "note=$(uri '50% "off" &refresh=true')&limit=1")" "200x12"
