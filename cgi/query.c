@@ -413,8 +413,10 @@ int query_resolve(struct query *q, const char *const *cols, int ncols, int id_co
 			f->json_len = 4;
 		} else {
 			size_t n = strlen(f->value);
-			if ((f->json = malloc(6 * n + 3)) != NULL)
+			if ((f->json = malloc(6 * n + 4)) != NULL) {
 				f->json_len = snapidx_json_string(f->json, f->value, n);
+				f->json[f->json_len] = '\0';
+			}
 		}
 		if (f->json == NULL) {
 			snprintf(err, errlen, "out of memory");
