@@ -158,9 +158,9 @@ build/fuzz_csv: tests/fuzz/fuzz_csv.c sync/csv.c $(HDRS)
 	@mkdir -p build
 	clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_csv.c sync/csv.c $(PKGLIBS)
 
-build/fuzz_req: tests/fuzz/fuzz_req.c cgi/req.c cgi/auth.c cgi/limit.c $(COMMON_SRC) $(HDRS)
+build/fuzz_req: tests/fuzz/fuzz_req.c cgi/req.c cgi/auth.c cgi/limit.c cgi/query.c $(COMMON_SRC) $(HDRS)
 	@mkdir -p build
-	clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_req.c cgi/req.c cgi/auth.c cgi/limit.c $(COMMON_SRC) -lfcgi -lpthread $(PKGLIBS)
+	clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_req.c cgi/req.c cgi/auth.c cgi/limit.c cgi/query.c $(COMMON_SRC) -lfcgi -lpthread $(PKGLIBS)
 
 fuzz: build/fuzz_csv build/fuzz_req
 	@for f in csv req; do \

@@ -85,6 +85,11 @@ CONF
 		fig "100-row page ($kind=) requests/s" "$(stats "${R[@]}") req/s"
 	done
 
+	# The same machine's floor in the same run: /health (no key, no file) under the same load.
+	P=()
+	for i in $(seq $RUNS); do set -- $(wrkrun "$URL/health"); P+=("$2"); done
+	fig "  reference: /health p99, same wrk settings" "$(stats "${P[@]}") ms"
+
 	# 2. A filtered NDJSON stream selecting about 10 % vs curl | jq. The filter: the value of
 	# financial_status, currency or fulfillment_status whose share is closest to 10 %.
 	curl -s "${H[@]}" "$URL/fetch-data?limit=1000&fields=financial_status,currency,fulfillment_status" |
