@@ -16,8 +16,10 @@
  *
  *   keys.idx     struct snapidx_head, then nrows struct snapidx_key sorted by (pk_hash,
  *                row): a lookup by primary key (after=, the diff) is a binary search.
- *                Present only when the table has the id_column; empty (head only, nkeys 0)
- *                when it has not or when the ids are not unique (no changes then).
+ *                The sync always writes it; it is empty (head only, nkeys 0) when the
+ *                table has no id_column or when the ids are not unique (no changes then).
+ *                A reader treats a missing keys.idx like an empty one. Both heads carry
+ *                the same nrows, ncols, id_col, updated_col, flags and data_size.
  *
  *   changes/<from-id>.json
  *                The tail of a changes_since answer, from the older snapshot <from-id> to
@@ -27,10 +29,19 @@
  *                then sends this file as it is. One file per older snapshot still kept
  *                (keep_snapshots - 1 at most), written at build time by a merge of the
  *                two keys.idx (both sorted by pk_hash: streaming, constant memory).
+ *                Written only when both snapshots have unique ids in the same id column;
+ *                without the file, changes_since from <from-id> is 410. Within each array
+ *                the order is keys.idx's (by pk_hash), not table order. An id is "the same"
+ *                when its pk_hash is, a row "changed" when its row_hash differs (64-bit
+ *                hashes: two ids colliding, a chance of about 3 in 10^8 at 10^6 rows,
+ *                would misreport those rows).
  *
  * Rows are the converter's own compact JSON: {"<col 1>":<v>,"<col 2>":<v>,...} with every
  * column, in columns.json's order, each value a JSON string or null. snapidx_row_fields()
  * splits one into value spans without a general JSON parser.
+ *
+ * Flags: SNAPIDX_IDS_INTEGER and SNAPIDX_IDS_UNIQUE are set (vacuously) for an empty table
+ * with the id column; neither is set without it.
  */
 #ifndef PMACACHE_SNAPIDX_H
 #define PMACACHE_SNAPIDX_H
@@ -76,6 +87,16 @@ struct snapidx_span {
 
 /* 64-bit hash of len bytes (stable across versions: it is stored in keys.idx). */
 uint64_t snapidx_hash(const void *p, size_t len);
+
+/* The same hash over bytes that come in pieces (a row longer than a buffer). */
+struct snapidx_hasher {
+	uint64_t h1, h2, len;
+	unsigned char buf[16];
+	size_t nbuf;
+};
+void snapidx_hash_init(struct snapidx_hasher *s);
+void snapidx_hash_update(struct snapidx_hasher *s, const void *p, size_t len);
+uint64_t snapidx_hash_final(const struct snapidx_hasher *s);
 
 /*
  * Split one row object (as the converter writes it) into its ncols value spans. Returns 0,

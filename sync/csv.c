@@ -436,11 +436,25 @@ static int row_hook(struct parser *p)
 	return 0;
 }
 
+static char *columns_json(const struct parser *p);
+
 static int record_end(struct parser *p, long long col)
 {
 	if (p->header) {
 		if (check_duplicates(p) < 0)
 			return -1;
+		if (p->sink->header) {
+			char *cols = columns_json(p);
+			int rc =
+			    cols ? p->sink->header(p->sink->row_arg, cols) : (errno = ENOMEM, -1);
+			free(cols);
+			if (rc < 0) {
+				snprintf(p->err, p->errlen, "writing the index: %s",
+				         strerror(errno));
+				p->write_failed = 1;
+				return -1;
+			}
+		}
 		p->header = 0;
 		p->cur = &p->out;
 		p->nfield = 0;

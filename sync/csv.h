@@ -47,7 +47,10 @@ struct csv_out {
 	 * and passed with row NULL (read it from fd). Returns 0, or -1 (errno set) to stop the
 	 * conversion as a write failure. The index's writer (sync/index.c). */
 	int (*row)(void *arg, long long off, const char *row, size_t len);
-	void *row_arg;
+	/* If set: called once the header is read, with the column list (as csv_result's
+	 * columns), before any row. Returns 0, or -1 (errno set) as row does. */
+	int (*header)(void *arg, const char *columns);
+	void *row_arg; /* for both */
 };
 
 /* Progress hook, called about every 64 MiB of input with rows and bytes so far. */

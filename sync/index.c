@@ -21,6 +21,7 @@ struct wfile {
 	int fd;
 	char *buf;
 	size_t len;
+	uint64_t out; /* bytes put */
 	char path[4400];
 };
 
@@ -28,6 +29,7 @@ static int wf_open(struct wfile *f, const char *dir, const char *name)
 {
 	snprintf(f->path, sizeof(f->path), "%s/%s", dir, name);
 	f->len = 0;
+	f->out = 0;
 	if ((f->buf = malloc(WBUF)) == NULL) {
 		f->fd = -1;
 		errno = ENOMEM;
@@ -71,6 +73,7 @@ static int wf_flush(struct wfile *f)
 
 static int wf_put(struct wfile *f, const void *p, size_t n)
 {
+	f->out += n;
 	if (n > WBUF - f->len && wf_flush(f) < 0)
 		return -1;
 	if (n >= WBUF)
@@ -167,8 +170,10 @@ struct idxw {
 	char *id_name, *upd_name;
 	char *id_json;
 	size_t id_json_len;
-	int32_t id_col; /* -2 until the first row (or the column list) tells */
-	uint32_t ncols_seen;
+	int32_t id_col; /* -2 until the column list comes */
+	int32_t upd_col;
+	uint32_t ncols;
+	char *scratch; /* WBUF bytes: a long row's first bytes */
 	struct snapidx_span *sp;
 	uint64_t nrows;
 	struct snapidx_key *run;
@@ -197,7 +202,8 @@ struct idxw *idxw_start(const char *dir, int data_fd, const char *id_column,
 	if (w == NULL || (w->id_name = strdup(id_column)) == NULL ||
 	    (w->upd_name = strdup(updated_column)) == NULL ||
 	    (w->id_json = malloc(6 * n + 3)) == NULL ||
-	    (w->run = malloc(IDXW_RUN_KEYS * sizeof(*w->run))) == NULL) {
+	    (w->run = malloc(IDXW_RUN_KEYS * sizeof(*w->run))) == NULL ||
+	    (w->scratch = malloc(WBUF)) == NULL) {
 		snprintf(err, errlen, "the index: out of memory");
 		goto fail;
 	}
@@ -231,29 +237,8 @@ void idxw_abort(struct idxw *w)
 	free(w->id_json);
 	free(w->sp);
 	free(w->run);
+	free(w->scratch);
 	free(w);
-}
-
-/* The first row names the columns: which one is id_column. */
-static int find_id_col(struct idxw *w, const char *row, size_t len)
-{
-	long n = snapidx_row_prefix(row, len, UINT32_MAX, NULL);
-
-	if (n <= 0 || (w->sp = malloc((size_t)n * sizeof(*w->sp))) == NULL ||
-	    snapidx_row_prefix(row, len, (uint32_t)n, w->sp) != n) {
-		errno = n <= 0 ? EINVAL : ENOMEM;
-		return -1;
-	}
-	w->ncols_seen = (uint32_t)n;
-	w->id_col = -1;
-	for (long k = 0; k < n; k++) {
-		size_t a = k ? w->sp[k - 1].off + w->sp[k - 1].len + 1 : 1, b = w->sp[k].off - 1;
-		if (b - a == w->id_json_len && memcmp(row + a, w->id_json, b - a) == 0) {
-			w->id_col = (int32_t)k;
-			break;
-		}
-	}
-	return 0;
 }
 
 /* Whether a value is a JSON string holding a decimal integer that fits int64. */
@@ -292,67 +277,148 @@ static int run_flush(struct idxw *w)
 	return 0;
 }
 
+/*
+ * The first nf fields of the row at off (len bytes) in data_fd, with their spans in sp:
+ * parsed in its first WBUF bytes, read into buf; a row whose field nf - 1 ends later (a
+ * value over 64 KiB before the id column) is mapped instead. p->row is the row's '{'.
+ */
+struct prefix {
+	const char *row;
+	struct rowmap m;
+};
+
+static int prefix_at(int data_fd, uint64_t off, size_t len, uint32_t nf, char *buf,
+                     struct snapidx_span *sp, struct prefix *p)
+{
+	size_t n = len < WBUF ? len : WBUF;
+
+	p->m.base = NULL;
+	if (pread_all(data_fd, buf, n, off) < 0)
+		return -1;
+	if (snapidx_row_prefix(buf, n, nf, sp) == (long)nf) {
+		p->row = buf;
+		return 0;
+	}
+	if (n < len && map_range(data_fd, off, len, &p->m) == 0) {
+		if (snapidx_row_prefix(p->m.row, len, nf, sp) == (long)nf) {
+			p->row = p->m.row;
+			return 0;
+		}
+		unmap_row(&p->m);
+	}
+	errno = EINVAL; /* not the converter's row */
+	return -1;
+}
+
+/* ncols, id_col and updated_col from the converter's column list. */
+static int columns_of(const char *columns, const char *id, const char *upd, uint32_t *ncols,
+                      int32_t *id_col, int32_t *upd_col)
+{
+	struct json_object *a = json_tokener_parse(columns);
+	size_t n;
+
+	if (a == NULL || !json_object_is_type(a, json_type_array)) {
+		json_object_put(a);
+		return -1;
+	}
+	n = json_object_array_length(a);
+	*ncols = (uint32_t)n;
+	*id_col = *upd_col = -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = json_object_get_string(json_object_array_get_idx(a, i));
+		if (s && *id_col < 0 && strcmp(s, id) == 0)
+			*id_col = (int32_t)i;
+		if (s && *upd_col < 0 && strcmp(s, upd) == 0)
+			*upd_col = (int32_t)i;
+	}
+	json_object_put(a);
+	return 0;
+}
+
+int idxw_header(void *arg, const char *columns)
+{
+	struct idxw *w = arg;
+
+	if (columns_of(columns, w->id_name, w->upd_name, &w->ncols, &w->id_col, &w->upd_col) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (w->id_col >= 0 && (w->sp = malloc(((size_t)w->id_col + 1) * sizeof(*w->sp))) == NULL)
+		return -1;
+	return 0;
+}
+
 int idxw_row(void *arg, long long off, const char *row, size_t len)
 {
 	struct idxw *w = arg;
 	uint64_t o = (uint64_t)off;
-	struct rowmap m = {NULL, 0, NULL, 0};
+	struct prefix pf = {NULL, {NULL, 0, NULL, 0}};
+	const struct snapidx_span *id;
+	struct snapidx_key *k = &w->run[w->nrun];
 	int rc = -1;
 
 	if (wf_put(&w->rows, &o, sizeof(o)) < 0)
 		return -1;
-	if (w->id_col == -1) {
+	if (w->id_col == -2) {
+		errno = EINVAL; /* no column list before the rows */
+		return -1;
+	}
+	if (w->id_col < 0) {
 		w->nrows++;
 		return 0;
 	}
-	if (row == NULL) { /* a long row, flushed whole: read it back from the page cache */
-		if (map_range(w->data_fd, o, len, &m) < 0)
-			return -1;
-		row = m.row;
-	}
-	if (w->id_col == -2 && find_id_col(w, row, len) < 0)
-		goto out;
-	if (w->id_col >= 0) {
-		const struct snapidx_span *id = &w->sp[w->id_col];
-		struct snapidx_key *k = &w->run[w->nrun];
+	id = &w->sp[w->id_col];
+	if (row) {
 		if (snapidx_row_prefix(row, len, (uint32_t)w->id_col + 1, w->sp) != w->id_col + 1) {
 			errno = EINVAL; /* not the converter's row: cannot happen */
-			goto out;
+			return -1;
 		}
 		k->pk_hash = snapidx_hash(row + id->off, id->len);
 		k->row_hash = snapidx_hash(row, len);
-		k->row = w->nrows;
+	} else {
+		/* A long row, flushed: its id from its first bytes, its hash read in pieces
+		 * from the page cache, in constant memory. */
+		struct snapidx_hasher hs;
+		if (prefix_at(w->data_fd, o, len, (uint32_t)w->id_col + 1, w->scratch, w->sp, &pf) <
+		    0)
+			return -1;
+		row = pf.row;
+		k->pk_hash = snapidx_hash(row + id->off, id->len);
 		if (w->ids_integer && !is_integer(row + id->off, id->len))
 			w->ids_integer = 0;
-		if (++w->nrun == IDXW_RUN_KEYS && run_flush(w) < 0)
-			goto out;
+		unmap_row(&pf.m);
+		row = NULL;
+		snapidx_hash_init(&hs);
+		for (size_t at = 0; at < len;) {
+			size_t n = len - at < WBUF ? len - at : WBUF;
+			if (pread_all(w->data_fd, w->scratch, n, o + at) < 0)
+				return -1;
+			snapidx_hash_update(&hs, w->scratch, n);
+			at += n;
+		}
+		k->row_hash = snapidx_hash_final(&hs);
 	}
+	k->row = w->nrows;
+	if (row && w->ids_integer && !is_integer(row + id->off, id->len))
+		w->ids_integer = 0;
+	if (++w->nrun == IDXW_RUN_KEYS && run_flush(w) < 0)
+		goto out;
 	w->nrows++;
 	rc = 0;
 out:
-	unmap_row(&m);
 	return rc;
 }
 
-/* The id value's text of row i, mapped (m->row + span). */
-static int row_id(int rows_fd, int data_fd, uint64_t nrows, uint64_t i, int32_t id_col,
-                  struct rowmap *m, struct snapidx_span *sp, size_t nsp)
+/* The id value of row i: its text at p->row + sp[id_col] (buf: WBUF bytes). */
+static int row_id(int rows_fd, int data_fd, uint64_t nrows, uint64_t i, int32_t id_col, char *buf,
+                  struct snapidx_span *sp, struct prefix *p)
 {
 	uint64_t off;
 	size_t len;
 
-	if ((size_t)id_col >= nsp) {
-		errno = EINVAL;
+	if (row_range(rows_fd, nrows, i, &off, &len) < 0)
 		return -1;
-	}
-	if (row_range(rows_fd, nrows, i, &off, &len) < 0 || map_range(data_fd, off, len, m) < 0)
-		return -1;
-	if (snapidx_row_prefix(m->row, m->len, (uint32_t)id_col + 1, sp) != id_col + 1) {
-		unmap_row(m);
-		errno = EINVAL;
-		return -1;
-	}
-	return 0;
+	return prefix_at(data_fd, off, len, (uint32_t)id_col + 1, buf, sp, p);
 }
 
 /* Streaming reader of sorted keys from fd, from byte start, n keys. */
@@ -418,7 +484,8 @@ static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 	struct kread *rd = NULL;
 	struct heap_ent *h = NULL;
 	struct snapidx_key k, prev;
-	size_t nh = 0, nsp = (size_t)w->id_col + 1;
+	size_t nh = 0;
+	char *buf2 = NULL;
 	uint64_t done = 0;
 	int have_prev = 0, rc = -1, unique = 1;
 
@@ -465,23 +532,25 @@ static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 		}
 		if (have_prev && prev.pk_hash == k.pk_hash) {
 			/* the same hash: the same id, or (rarely) two ids that collide */
-			struct rowmap a = {NULL, 0, NULL, 0}, b = {NULL, 0, NULL, 0};
+			struct prefix a, b;
 			struct snapidx_span sa, sb;
 			int same;
-			if (row_id(w->rows.fd, w->data_fd, w->nrows, prev.row, w->id_col, &a, w->sp,
-			           nsp) < 0)
+			if (buf2 == NULL && (buf2 = malloc(WBUF)) == NULL)
+				goto out;
+			if (row_id(w->rows.fd, w->data_fd, w->nrows, prev.row, w->id_col,
+			           w->scratch, w->sp, &a) < 0)
 				goto out;
 			sa = w->sp[w->id_col];
-			if (row_id(w->rows.fd, w->data_fd, w->nrows, k.row, w->id_col, &b, w->sp,
-			           nsp) < 0) {
-				unmap_row(&a);
+			if (row_id(w->rows.fd, w->data_fd, w->nrows, k.row, w->id_col, buf2, w->sp,
+			           &b) < 0) {
+				unmap_row(&a.m);
 				goto out;
 			}
 			sb = w->sp[w->id_col];
 			same =
 			    sa.len == sb.len && memcmp(a.row + sa.off, b.row + sb.off, sa.len) == 0;
-			unmap_row(&a);
-			unmap_row(&b);
+			unmap_row(&a.m);
+			unmap_row(&b.m);
 			if (same) {
 				unique = 0;
 				break;
@@ -504,32 +573,8 @@ static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 out:
 	free(rd);
 	free(h);
+	free(buf2);
 	return rc;
-}
-
-/* ncols, id_col and updated_col from the converter's column list. */
-static int columns_of(const char *columns, const char *id, const char *upd, uint32_t *ncols,
-                      int32_t *id_col, int32_t *upd_col)
-{
-	struct json_object *a = json_tokener_parse(columns);
-	size_t n;
-
-	if (a == NULL || !json_object_is_type(a, json_type_array)) {
-		json_object_put(a);
-		return -1;
-	}
-	n = json_object_array_length(a);
-	*ncols = (uint32_t)n;
-	*id_col = *upd_col = -1;
-	for (size_t i = 0; i < n; i++) {
-		const char *s = json_object_get_string(json_object_array_get_idx(a, i));
-		if (s && *id_col < 0 && strcmp(s, id) == 0)
-			*id_col = (int32_t)i;
-		if (s && *upd_col < 0 && strcmp(s, upd) == 0)
-			*upd_col = (int32_t)i;
-	}
-	json_object_put(a);
-	return 0;
 }
 
 int idxw_finish(struct idxw *w, uint64_t data_size, const char *columns,
@@ -543,12 +588,11 @@ int idxw_finish(struct idxw *w, uint64_t data_size, const char *columns,
 
 	memset(&h, 0, sizeof(h));
 	if (columns_of(columns, w->id_name, w->upd_name, &h.ncols, &id_col, &h.updated_col) < 0 ||
-	    h.ncols == 0 ||
-	    (w->id_col != -2 && (id_col != w->id_col || h.ncols != w->ncols_seen))) {
+	    h.ncols == 0 || id_col != w->id_col || h.ncols != w->ncols ||
+	    h.updated_col != w->upd_col) {
 		snprintf(err, errlen, "the index: the rows do not match the column list");
 		goto out;
 	}
-	w->id_col = id_col;
 	h.id_col = id_col;
 	h.nrows = w->nrows;
 	h.data_size = data_size;
@@ -556,11 +600,6 @@ int idxw_finish(struct idxw *w, uint64_t data_size, const char *columns,
 		goto fail;
 	what = SNAPIDX_KEYS;
 	if (id_col >= 0) {
-		if (w->sp == NULL &&
-		    (w->sp = malloc(((size_t)id_col + 1) * sizeof(*w->sp))) == NULL) {
-			errno = ENOMEM;
-			goto fail;
-		}
 		if ((unique = write_keys(w, stop)) == -3) {
 			snprintf(err, errlen, "stopped while sorting the index");
 			rc = -3;
@@ -649,22 +688,20 @@ static int side_keyed(const struct side *s)
 /* The key text (quotes included) of column col in row 0, into buf; its length or -1. */
 static long first_key(const struct side *s, int32_t col, char *buf, size_t cap)
 {
-	struct rowmap m = {NULL, 0, NULL, 0};
+	struct prefix p = {NULL, {NULL, 0, NULL, 0}};
 	struct snapidx_span *sp = malloc(((size_t)col + 1) * sizeof(*sp));
-	uint64_t off;
-	size_t len;
+	char *win = malloc(WBUF);
 	long n = -1;
 
-	if (sp && row_range(s->rows_fd, s->rh.nrows, 0, &off, &len) == 0 &&
-	    map_range(s->data_fd, off, len, &m) == 0 &&
-	    snapidx_row_prefix(m.row, m.len, (uint32_t)col + 1, sp) == col + 1) {
+	if (sp && win && row_id(s->rows_fd, s->data_fd, s->rh.nrows, 0, col, win, sp, &p) == 0) {
 		size_t a = col ? sp[col - 1].off + sp[col - 1].len + 1 : 1, b = sp[col].off - 1;
 		if (b - a <= cap) {
-			memcpy(buf, m.row + a, b - a);
+			memcpy(buf, p.row + a, b - a);
 			n = (long)(b - a);
 		}
+		unmap_row(&p.m);
 	}
-	unmap_row(&m);
+	free(win);
 	free(sp);
 	return n;
 }
@@ -685,6 +722,7 @@ static int copy_row(const struct side *s, uint64_t i, struct wfile *f)
 		if (pread_all(s->data_fd, f->buf + f->len, n, off) < 0)
 			return -1;
 		f->len += n;
+		f->out += n;
 		off += n;
 		len -= n;
 	}
@@ -695,7 +733,8 @@ enum { D_ADDED, D_CHANGED, D_DELETED };
 
 /* One pass of the merge of both keys arrays: write the rows (or ids) of one kind. */
 static int diff_pass(const struct side *o, const struct side *n, int kind, struct wfile *f,
-                     struct snapidx_span *sp, volatile sig_atomic_t *stop)
+                     struct snapidx_span *sp, char *win, uint64_t limit,
+                     volatile sig_atomic_t *stop)
 {
 	struct kread *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
 	struct snapidx_key ka, kb;
@@ -739,17 +778,21 @@ static int diff_pass(const struct side *o, const struct side *n, int kind, struc
 			goto out;
 		first = 0;
 		if (kind == D_DELETED) {
-			struct rowmap m = {NULL, 0, NULL, 0};
+			struct prefix p;
 			const struct snapidx_span *id = &sp[o->rh.id_col];
-			if (row_id(o->rows_fd, o->data_fd, o->rh.nrows, cur.row, o->rh.id_col, &m,
-			           sp, (size_t)o->rh.id_col + 1) < 0)
+			if (row_id(o->rows_fd, o->data_fd, o->rh.nrows, cur.row, o->rh.id_col, win,
+			           sp, &p) < 0)
 				goto out;
-			if (wf_put(f, m.row + id->off, id->len) < 0) {
-				unmap_row(&m);
+			if (wf_put(f, p.row + id->off, id->len) < 0) {
+				unmap_row(&p.m);
 				goto out;
 			}
-			unmap_row(&m);
+			unmap_row(&p.m);
 		} else if (copy_row(n, cur.row, f) < 0) {
+			goto out;
+		}
+		if (f->out > limit) {
+			rc = -4;
 			goto out;
 		}
 	}
@@ -782,8 +825,9 @@ int idx_diff(const char *old_dir, const char *from_id, const char *new_dir,
 {
 	static const char *const part[] = {"\"added\":[", "],\"changed\":[", "],\"deleted\":["};
 	struct side o, n;
-	struct wfile f = {-1, NULL, 0, ""};
+	struct wfile f = {-1, NULL, 0, 0, ""};
 	struct snapidx_span *sp = NULL;
+	char *win = NULL;
 	char dir[4400], name[128], ka[256], kb[256];
 	int rc = -1, r;
 
@@ -808,7 +852,8 @@ int idx_diff(const char *old_dir, const char *from_id, const char *new_dir,
 			goto out;
 		}
 	}
-	if ((sp = malloc(((size_t)o.rh.id_col + 1) * sizeof(*sp))) == NULL) {
+	if ((sp = malloc(((size_t)o.rh.id_col + 1) * sizeof(*sp))) == NULL ||
+	    (win = malloc(WBUF)) == NULL) {
 		snprintf(err, errlen, "the changes: out of memory");
 		goto out;
 	}
@@ -825,9 +870,19 @@ int idx_diff(const char *old_dir, const char *from_id, const char *new_dir,
 	for (int kind = D_ADDED; kind <= D_DELETED; kind++) {
 		if (wf_put(&f, part[kind], strlen(part[kind])) < 0)
 			goto werr;
-		if ((r = diff_pass(&o, &n, kind, &f, sp, stop)) == -3) {
+		r = diff_pass(&o, &n, kind, &f, sp, win, n.rh.data_size / IDX_CHANGES_MAX, stop);
+		if (r == -3) {
 			snprintf(err, errlen, "stopped while writing the changes from %s", from_id);
 			rc = -3;
+			goto out;
+		}
+		if (r == -4) {
+			snprintf(
+			    err, errlen,
+			    "more changes than 1/%d of the body: changes_since from it answers "
+			    "410",
+			    IDX_CHANGES_MAX);
+			rc = 1;
 			goto out;
 		}
 		if (r < 0)
@@ -843,6 +898,7 @@ werr:
 out:
 	wf_close(&f, rc != 0);
 	free(sp);
+	free(win);
 	side_close(&o);
 	side_close(&n);
 	return rc;

@@ -3,9 +3,9 @@
  * body, and the changes from older snapshots once it is complete.
  *
  * rows.idx is streamed (a 64 KiB buffer). keys.idx is an external sort, so the sync's memory
- * stays constant: the keys are sorted in runs of IDXW_RUN_KEYS (768 KiB) written to a
+ * stays constant: the keys are sorted in runs of IDXW_RUN_KEYS (384 KiB) written to a
  * scratch file (keys.runs, removed at the end), then merged into keys.idx with a heap and a
- * 4 KiB read buffer per run (1,000,000 rows: 31 runs, 124 KiB).
+ * 4 KiB read buffer per run (1,000,000 rows: 62 runs, 248 KiB).
  */
 #ifndef PMACACHE_INDEX_H
 #define PMACACHE_INDEX_H
@@ -14,8 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IDXW_RUN_KEYS 32768
+#define IDXW_RUN_KEYS 16384
 #define IDXW_RUNS "keys.runs" /* scratch file beside the index while it is written */
+/* A changes file is not written when it would pass 1/IDX_CHANGES_MAX of the new body: the
+ * client is better off with the whole body, and the disk holds keep_snapshots - 1 of them. */
+#define IDX_CHANGES_MAX 8
 
 struct idxw;
 
@@ -24,7 +27,8 @@ struct idxw;
 struct idxw *idxw_start(const char *dir, int data_fd, const char *id_column,
                         const char *updated_column, char *err, size_t errlen);
 
-/* The converter's row hook (struct csv_out's row): record one row. */
+/* The converter's hooks (struct csv_out's header and row): the column list, then each row. */
+int idxw_header(void *arg, const char *columns);
 int idxw_row(void *arg, long long off, const char *row, size_t len);
 
 /* The body is complete (data_size bytes, columns as the converter listed them): write the
@@ -39,8 +43,9 @@ void idxw_abort(struct idxw *w);
  * Write new_dir/changes/<from_id>.json: the rows added, changed and deleted from the
  * snapshot in old_dir (named from_id) to the one in new_dir, whose rows.idx and keys.idx are
  * complete. Returns 0; 1 when there is nothing to diff against (either index lacks unique
- * keys, or another id column); -1 with err on a failure (a write error, a bad old index);
- * -3 when stop was set. The file is fsynced; on failure it is removed.
+ * keys, or another id column) or too much changed (IDX_CHANGES_MAX), with why in err; -1 with err
+ * on a failure (a write error, a bad old index); -3 when stop was set. The file is fsynced; on
+ * failure it is removed.
  */
 int idx_diff(const char *old_dir, const char *from_id, const char *new_dir,
              volatile sig_atomic_t *stop, char *err, size_t errlen);

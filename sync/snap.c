@@ -213,7 +213,10 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 
 	/* Room for one more snapshot of about the current one's size (or of the input's). */
 	if (have_prev) {
-		long long need = prev.size + (prev.gz_size > 0 ? prev.gz_size : prev.size / 4);
+		/* the body, its gzip copy, the index (about 5 %) and the changes files (each at
+		 * most 1/IDX_CHANGES_MAX of the body) */
+		long long need = prev.size + (prev.gz_size > 0 ? prev.gz_size : prev.size / 4) +
+		                 prev.size / 16 + (keep - 1) * (prev.size / IDX_CHANGES_MAX);
 		if (fstat(csv_fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size * 2 > need)
 			need = st.st_size * 2;
 		cache_make_room(o->cache_dir, prev.id, need + need / 8 + 1024 * 1024);
@@ -249,6 +252,7 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	                     o->updated_column ? o->updated_column : "updated_at", err, errlen)) ==
 	    NULL)
 		goto out;
+	out.header = idxw_header;
 	out.row = idxw_row;
 	out.row_arg = ix;
 

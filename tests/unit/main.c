@@ -51,6 +51,7 @@ int main(void)
 	test_gz();
 	test_snap();
 	test_snapidx();
+	test_index();
 	test_wd();
 	if (t_dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t_dir);

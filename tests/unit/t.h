@@ -35,6 +35,7 @@ void test_gz(void);
 void test_snap(void);
 void test_snapidx(void);
 void test_query(void);
+void test_index(void);
 void test_wd(void);
 
 #endif
