@@ -1230,7 +1230,7 @@ static int page_start(struct ctx *c, uint64_t *start)
 			return -1;
 		}
 		n = snapidx_json_string(j, q->after, n);
-		if (c->ix.keys == NULL || !(c->ix.head.flags & SNAPIDX_IDS_UNIQUE)) {
+		if (!(c->ix.head.flags & SNAPIDX_IDS_UNIQUE)) {
 			free(j);
 			req_error(
 			    c->r, 400, NULL,
