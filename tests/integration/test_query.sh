@@ -242,6 +242,30 @@ is "changes_since a snapshot no longer kept: 410" "$c" 410
 check "410 says to fetch everything" grep -q 'fetch everything again' "$DIR/gone"
 is "changes_since B (kept): 200" "$(code -H "$H" -G --data-urlencode "changes_since=$eb" "$URL/fetch-data")" 200
 
+# --- Tables without a usable id or updated column; a snapshot without its index --------------
+inst_down
+inst_up query-shapes "min_rows_ratio = 0"
+H="X-API-Key: $KEY"
+printf '"sku","qty"\n"a","1"\n"b","2"\n"a","3"\n' > "$DIR/noid.csv"
+"$SYNC" -c "$CONF" --csv "$DIR/noid.csv" 2>/dev/null || notok "import a table without id"
+bad "since_id=1" "query parameter 'since_id': the table has no id_column"
+bad "after=a" "query parameter 'after': the table has no id_column"
+bad "updated_since=2024-01-01" "query parameter 'updated_since': the table has no updated_column"
+is "no id: offset pages still work" "$(api "$URL/fetch-data?limit=2&offset=1&fields=qty" | jq -c '[.data,.next]')" '[[{"qty":"2"},{"qty":"3"}],null]'
+is "no id: a filter still works" "$(api "$URL/fetch-data?sku=a&format=csv" | tr -d '\r' | paste -sd' ' -)" '"sku","qty" "a","1" "a","3"'
+printf '"id","v"\n"1","x"\n"2","y"\n"1","z"\n' > "$DIR/dup.csv"
+"$SYNC" -c "$CONF" --csv "$DIR/dup.csv" 2>/dev/null || notok "import a table with a repeated id"
+bad "limit=1&after=1" "query parameter 'after' needs unique ids (id_column): use offset"
+is "repeated ids: since_id still works" "$(api "$URL/fetch-data?since_id=1&fields=v" | jq -c .data)" '[{"v":"y"}]'
+e=$(curl -s -D - -o /dev/null -H "$H" "$URL/fetch-data" | awk -F': ' 'tolower($1)=="etag"{print $2}' | tr -d '\r')
+"$SYNC" -c "$CONF" --csv "$DIR/noid.csv" 2>/dev/null
+is "no unique ids: no changes, 410" "$(code -H "$H" -G --data-urlencode "changes_since=$e" "$URL/fetch-data")" 410
+rm -f "$CACHE/current/rows.idx"
+"$PMACACHE" -c "$CONF" restart >/dev/null
+c=$(curl -s -o "$DIR/ni" -w '%{http_code}' -H "$H" "$URL/fetch-data?limit=1")
+is "a snapshot without its index: 503" "$c $(jq -r .message "$DIR/ni")" "503 This snapshot has no query index: the next sync builds it"
+check "... while the plain body is served" cmp -s <(api "$URL/fetch-data") "$CACHE/data_cache.json"
+
 # --- The refresh limit counts refresh=true in any encoding, and nothing else ---------------------
 inst_down
 inst_up query-limits "limit_refresh_per_min = 2
