@@ -1293,6 +1293,11 @@ static void serve_rows(struct ctx *c, const struct cache_snap *s, const char *et
 				sel[nsel++] = i;
 			more = i < nrows;
 		} else {
+			/* The whole table is read (for total): long work, within its budget. */
+			if (!c->body_only && !(counted = req_long_begin())) {
+				req_error(r, 503, "Retry-After: 1\r\n", "Too busy: retry");
+				goto out;
+			}
 			rd_scan(&c->rd, 0);
 			for (i = 0; i < nrows && !bad; i++) {
 				rd_release(&c->rd, i);
