@@ -50,8 +50,7 @@ static int hexval(int c)
 	return -1;
 }
 
-/* Percent-decode s[0..n) into out (size len). Returns 0, or -1. */
-static int decode(const char *s, size_t n, char *out, size_t len)
+int req_decode(const char *s, size_t n, char *out, size_t len)
 {
 	size_t i, o = 0;
 
@@ -97,12 +96,13 @@ int req_parse(struct req *r, FCGX_Request *fr, const struct conf *cf, char *err,
 		size_t n = strcspn(p, "&"), kn = strcspn(p, "=&");
 		char name[32];
 
-		if (n > 0 && decode(p, kn, name, sizeof(name)) == 0) {
+		if (n > 0 && req_decode(p, kn, name, sizeof(name)) == 0) {
 			for (k = 0; k < Q__MAX; k++) {
 				if (strcmp(name, qnames[k]) != 0)
 					continue;
 				const char *v = kn < n ? p + kn + 1 : p + n;
-				if (decode(v, (size_t)(p + n - v), r->q[k], sizeof(r->q[k])) < 0) {
+				if (req_decode(v, (size_t)(p + n - v), r->q[k], sizeof(r->q[k])) <
+				    0) {
 					snprintf(err, errlen, "bad value for query parameter '%s'",
 					         name);
 					return -1;
@@ -152,6 +152,8 @@ const char *req_reason(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 410:
+		return "Gone";
 	case 429:
 		return "Too Many Requests";
 	case 500:

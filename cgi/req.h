@@ -27,6 +27,10 @@ struct req {
  */
 int req_parse(struct req *r, FCGX_Request *fr, const struct conf *cf, char *err, size_t errlen);
 
+/* Percent-decode s[0..n) ('+' is a space) into out (size len), NUL-terminated. Returns 0, or
+ * -1 for a bad escape, a NUL byte or a result that does not fit. */
+int req_decode(const char *s, size_t n, char *out, size_t len);
+
 /* A parameter of the request (HTTP_X_API_KEY, ...) or NULL. */
 const char *req_param(const struct req *r, const char *name);
 

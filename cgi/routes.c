@@ -4,6 +4,7 @@
 #include "../common/log.h"
 #include "auth.h"
 #include "limit.h"
+#include "query.h"
 #include "spawn.h"
 #include "sse.h"
 
@@ -246,6 +247,12 @@ static void fetch_data(struct req *r)
 
 	if (req_flag(r, Q_STREAM)) {
 		sse_serve(r);
+		return;
+	}
+	/* Pages, fields, filters, formats, changes (issue 15): answered here from the snapshot's
+	 * index. Without them, the plain path below is unchanged. */
+	if (query_wanted(r)) {
+		query_serve(r, req_flag(r, Q_REFRESH) ? trigger : NULL);
 		return;
 	}
 	/* HEAD has no side effects: it never starts a sync, and gets the plain answer's head. */

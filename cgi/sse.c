@@ -2,6 +2,7 @@
 
 #include "../common/cache.h"
 #include "../common/log.h"
+#include "query.h"
 #include "req.h"
 #include "spawn.h"
 
@@ -141,6 +142,7 @@ struct stream {
 	struct req *r;
 	char id[68]; /* the ETag of the snapshot the client holds */
 	int payload_none;
+	struct query *q; /* fields and filters, or NULL: the whole snapshot */
 	int gone;
 	char last_progress[1024]; /* the last progress event sent */
 };
@@ -177,7 +179,7 @@ static int send_snapshot(struct stream *s, const char *type, const char *resume)
 	char err[512], head[512];
 	int rc, n;
 
-	rc = cache_current(s->r->cf->cache_dir, &snap, !s->payload_none, err, sizeof(err));
+	rc = cache_current(s->r->cf->cache_dir, &snap, !s->payload_none && !s->q, err, sizeof(err));
 	if (rc != 0) {
 		if (rc < 0)
 			log_err("sse: %s", err);
@@ -202,6 +204,23 @@ static int send_snapshot(struct stream *s, const char *type, const char *resume)
 		return event_text(s, type, head);
 	}
 	n = snprintf(head, sizeof(head), "{\"type\":\"%s\",\"payload\":", type);
+	if (s->q) {
+		/* Only the rows and fields asked for, from the snapshot's index. */
+		if (event_begin(s, type) < 0 || req_write(s->r, head, (size_t)n) < 0)
+			return s->gone = 1, -1;
+		rc = query_sse_body(s->r, s->q, err, sizeof(err));
+		if (rc == -1)
+			return s->gone = 1, -1;
+		if (rc == -2) {
+			/* Nothing of the body went out: the payload is null, with the reason. */
+			snprintf(head, sizeof(head), "null,\"message\":\"%.400s\"", err);
+			if (req_write(s->r, head, strlen(head)) < 0)
+				return s->gone = 1, -1;
+		}
+		if (req_write(s->r, "}", 1) < 0)
+			return s->gone = 1, -1;
+		return event_end(s);
+	}
 	rc = event_begin(s, type);
 	if (rc == 0 &&
 	    (req_write(s->r, head, (size_t)n) < 0 ||
@@ -294,6 +313,13 @@ void sse_serve(struct req *r)
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&s;
 	double start, beat;
 
+	/* fields and filters (issue 15): a bad one is a 400 before the stream starts. */
+	memset(&s, 0, sizeof(s));
+	if ((s.q = query_sse_parse(r, err, sizeof(err))) == NULL && err[0]) {
+		counted = 0;
+		req_error(r, 400, NULL, err);
+		goto out;
+	}
 	/* A stream holds a thread: only within this process's budget for long work (threads
 	 * stay free for short requests), and within sse_max_streams across processes. */
 	counted = req_long_begin();
@@ -318,7 +344,6 @@ void sse_serve(struct req *r)
 			goto out;
 		}
 	}
-	memset(&s, 0, sizeof(s));
 	s.r = r;
 	s.payload_none = r->qset[Q_PAYLOAD] && strcmp(r->q[Q_PAYLOAD], "none") == 0;
 	resume = req_param(r, "HTTP_LAST_EVENT_ID");
@@ -368,6 +393,7 @@ void sse_serve(struct req *r)
 	if (!s.gone)
 		event_text(&s, "done", "{\"type\":\"done\"}");
 out:
+	query_sse_free(s.q);
 	if (slot >= 0)
 		close(slot);
 	if (counted)

@@ -45,6 +45,7 @@ int main(void)
 	test_csv();
 	test_req();
 	test_req_long();
+	test_query();
 	test_cache();
 	test_cache_beneath();
 	test_gz();

@@ -34,6 +34,7 @@ void test_cache_beneath(void);
 void test_gz(void);
 void test_snap(void);
 void test_snapidx(void);
+void test_query(void);
 void test_index(void);
 void test_wd(void);
 
