@@ -533,28 +533,37 @@ void cache_set_keep(int n)
 	cache_keep = n;
 }
 
-/* Keep the keep_snapshots newest snapshots (by id, whose mtime part sorts by age), at least
- * 2, and current. */
-static void prune(const char *cache_dir, const char *current)
+/* The names in snapshots/ (at most max, strdup'ed: the caller frees them), oldest first:
+ * ids are fixed-width hex mtimes first, so name order is age order. */
+static size_t snapshot_names(const char *cache_dir, char **names, size_t max)
 {
-	size_t keep = cache_keep < 2 ? 2 : (size_t)cache_keep;
-	char path[4096], *names[256];
+	char path[4096];
 	struct dirent *e;
-	size_t n = 0, i;
+	size_t n = 0;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "%s/snapshots", cache_dir);
 	if ((d = opendir(path)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL && n < 256) {
+		return 0;
+	while ((e = readdir(d)) != NULL && n < max) {
 		if (e->d_name[0] == '.')
 			continue;
 		if ((names[n] = strdup(e->d_name)) != NULL)
 			n++;
 	}
 	closedir(d);
-	/* Ids are fixed-width hex mtimes first, so name order is age order. */
 	qsort(names, n, sizeof(names[0]), cmp_names);
+	return n;
+}
+
+/* Keep the keep_snapshots newest snapshots (by id, whose mtime part sorts by age), at least
+ * 2, and current. */
+static void prune(const char *cache_dir, const char *current)
+{
+	size_t keep = cache_keep < 2 ? 2 : (size_t)cache_keep;
+	char path[4096], *names[256];
+	size_t n = snapshot_names(cache_dir, names, 256), i;
+
 	for (i = 0; i < n; i++) {
 		if (i + keep < n && strcmp(names[i], current) != 0) {
 			snprintf(path, sizeof(path), "%s/snapshots/%s", cache_dir, names[i]);
@@ -657,10 +666,8 @@ int cache_make_room(const char *cache_dir, const char *keep_id, long long need)
 {
 	char path[4096], cur[64] = "", *names[256], why[256];
 	long long avail = free_bytes(cache_dir), freed;
-	struct dirent *e;
-	size_t n = 0, i;
+	size_t n, i;
 	int lk, removed = 0;
-	DIR *d;
 
 	if (avail < 0 || avail >= need)
 		return 0;
@@ -668,17 +675,7 @@ int cache_make_room(const char *cache_dir, const char *keep_id, long long need)
 		return 0;
 	/* Under the lock: whatever current names now is kept, whatever the caller thought. */
 	cache_current_id(cache_dir, cur, sizeof(cur), why, sizeof(why));
-	snprintf(path, sizeof(path), "%s/snapshots", cache_dir);
-	if ((d = opendir(path)) != NULL) {
-		while ((e = readdir(d)) != NULL && n < 256) {
-			if (e->d_name[0] == '.')
-				continue;
-			if ((names[n] = strdup(e->d_name)) != NULL)
-				n++;
-		}
-		closedir(d);
-	}
-	qsort(names, n, sizeof(names[0]), cmp_names); /* oldest first */
+	n = snapshot_names(cache_dir, names, 256);
 	for (i = 0; i < n; i++) {
 		if (avail < need && strcmp(names[i], cur) != 0 &&
 		    (keep_id == NULL || strcmp(names[i], keep_id) != 0)) {
