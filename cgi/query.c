@@ -898,7 +898,8 @@ static int hex4(const char *s, unsigned *v)
 /* Decode the JSON string s[0..n) (quotes included) to its text, '"' doubled when csv. */
 static void out_unescape(struct out *o, const char *s, size_t n, int csv)
 {
-	const char *p = s + 1, *end = s + n - 1;
+	static const char named[] = "nrtbf"; /* one-letter escapes, for "\n\r\t\b\f" */
+	const char *p = s + 1, *end = s + n - 1, *c;
 
 	while (p < end) {
 		const char *e = memchr(p, '\\', (size_t)(end - p));
@@ -910,22 +911,11 @@ static void out_unescape(struct out *o, const char *s, size_t n, int csv)
 		if (e == end || e + 1 >= end)
 			break;
 		p = e + 2;
+		if (e[1] != '\0' && (c = strchr(named, e[1])) != NULL) {
+			out_c(o, "\n\r\t\b\f"[c - named]);
+			continue;
+		}
 		switch (e[1]) {
-		case 'n':
-			out_c(o, '\n');
-			break;
-		case 'r':
-			out_c(o, '\r');
-			break;
-		case 't':
-			out_c(o, '\t');
-			break;
-		case 'b':
-			out_c(o, '\b');
-			break;
-		case 'f':
-			out_c(o, '\f');
-			break;
 		case '"':
 			out_put(o, "\"\"", csv ? 2 : 1);
 			break;
