@@ -7,7 +7,7 @@ PKGCFLAGS := $(shell pkg-config --cflags $(DEPS) 2>/dev/null)
 PKGLIBS   := $(shell pkg-config --libs $(DEPS) 2>/dev/null || echo -lcurl -ljson-c -lz -lisal)
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-COMMON_SRC = common/conf.c common/log.c common/logsys.c common/cache.c common/priv.c
+COMMON_SRC = common/conf.c common/log.c common/logsys.c common/cache.c common/priv.c common/status.c
 CGI_SRC    = cgi/main.c cgi/req.c cgi/routes.c cgi/auth.c cgi/spawn.c cgi/sse.c cgi/limit.c
 SYNC_LIB   = sync/csv.c sync/snap.c sync/gz.c sync/pma.c sync/browser.c sync/wd.c sync/proc.c sync/doctor.c
 SYNC_SRC   = sync/main.c $(SYNC_LIB)
