@@ -482,9 +482,9 @@ static inline size_t plain_copy(char *dst, const unsigned char *s, size_t n)
 	for (; i + 16 <= n; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
 		/* Signed: bytes from 0x80 up are negative, below 0x20 too. */
-		__m128i m = _mm_or_si128(_mm_cmplt_epi8(v, space),
-		                         _mm_or_si128(_mm_cmpeq_epi8(v, quote),
-		                                      _mm_cmpeq_epi8(v, bslash)));
+		__m128i m =
+		    _mm_or_si128(_mm_cmplt_epi8(v, space),
+		                 _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
 		unsigned bits = (unsigned)_mm_movemask_epi8(m);
 		_mm_storeu_si128((__m128i *)(void *)(dst + i), v);
 		if (bits)
