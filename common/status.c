@@ -4,10 +4,12 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void status_run_begin(struct status_run *run)
@@ -122,15 +124,46 @@ char *status_text_progress(const struct status_run *run, const char *phase, long
 	return json_text(o);
 }
 
-static int write_text(const char *cache_dir, const char *name, char *text, char *err, size_t errlen)
+/*
+ * Replace cache_dir/name with text, atomically (temp file, rename). status.json is durable
+ * (fsynced, as cache_write_file does): it is the record of the run. progress.json is not: it
+ * only says where a running sync is, is rewritten at every phase, and its fsyncs would cost
+ * the sync more than the phase it reports.
+ */
+static int write_text(const char *cache_dir, const char *name, char *text, int durable, char *err,
+                      size_t errlen)
 {
-	int rc;
+	char tmp[4096], dst[4096];
+	int rc = -1, fd;
 
 	if (text == NULL) {
 		errf(err, errlen, "%s: out of memory", name);
 		return -1;
 	}
-	rc = cache_write_file(cache_dir, name, text, strlen(text), err, errlen);
+	if (durable) {
+		rc = cache_write_file(cache_dir, name, text, strlen(text), err, errlen);
+		free(text);
+		return rc;
+	}
+	snprintf(tmp, sizeof(tmp), "%s/tmp.%s.XXXXXX", cache_dir, name);
+	snprintf(dst, sizeof(dst), "%s/%s", cache_dir, name);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		errf(err, errlen, "%s: %s", tmp, strerror(errno));
+		free(text);
+		return -1;
+	}
+	if (cache_write_all(fd, text, strlen(text), -1) < 0 || fchmod(fd, 0640) < 0) {
+		errf(err, errlen, "write %s: %s", tmp, strerror(errno));
+		close(fd);
+	} else if (close(fd) < 0) {
+		errf(err, errlen, "close %s: %s", tmp, strerror(errno));
+	} else if (rename(tmp, dst) < 0) {
+		errf(err, errlen, "rename %s: %s", dst, strerror(errno));
+	} else {
+		rc = 0;
+	}
+	if (rc < 0)
+		unlink(tmp);
 	free(text);
 	return rc;
 }
@@ -139,7 +172,7 @@ int status_write_running(const char *cache_dir, const struct status_run *run, ch
                          size_t errlen)
 {
 	return write_text(cache_dir, CACHE_STATUS,
-	                  status_text_result(run, 0, RESULT_SUCCESS, NULL, -1), err, errlen);
+	                  status_text_result(run, 0, RESULT_SUCCESS, NULL, -1), 1, err, errlen);
 }
 
 int status_write_result(const char *cache_dir, const struct status_run *run,
@@ -147,14 +180,14 @@ int status_write_result(const char *cache_dir, const struct status_run *run,
                         size_t errlen)
 {
 	return write_text(cache_dir, CACHE_STATUS, status_text_result(run, 1, result, error, rows),
-	                  err, errlen);
+	                  1, err, errlen);
 }
 
 int status_write_progress(const char *cache_dir, const struct status_run *run, const char *phase,
                           long long rows, long long bytes, char *err, size_t errlen)
 {
 	return write_text(cache_dir, CACHE_PROGRESS, status_text_progress(run, phase, rows, bytes),
-	                  err, errlen);
+	                  0, err, errlen);
 }
 
 /* The state of a parsed record (st NULL: none). */
