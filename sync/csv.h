@@ -42,6 +42,9 @@ struct csv_out {
 	int (*tap)(void *arg, const char *buf, size_t len);
 	void *tap_arg;
 	size_t head_len; /* set before the first chunk: the envelope before the rows */
+	/* With fd >= 0 and a tap: the tap writes the chunks to fd itself (at their place, off
+	 * this thread); the converter only patches the envelope. */
+	int tap_writes;
 };
 
 /* Progress hook, called about every 64 MiB of input with rows and bytes so far. */

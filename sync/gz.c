@@ -101,6 +101,12 @@ static void *run(void *arg)
 		s = &g->slot[g->first];
 		pthread_mutex_unlock(&g->mu);
 
+		if (!g->failed && g->out->tap_writes &&
+		    cache_write_all(g->out->fd, s->p, s->len, (off_t)(g->out->head_len + g->n)) <
+		        0) {
+			snprintf(g->why, sizeof(g->why), "writing the JSON: %s", strerror(errno));
+			g->failed = 1;
+		}
 		if (!g->failed) {
 			g->crc = crc32_gzip_refl(g->crc, (const unsigned char *)s->p, s->len);
 			g->n += s->len;
@@ -179,6 +185,12 @@ int gz_tap(void *arg, const char *buf, size_t len)
 		/* The envelope is stored at the end; the rows start after its place. */
 		if (len < g->out->head_len)
 			return -1;
+		/* Written here, at once: the converter patches it in place later. */
+		if (g->out->tap_writes &&
+		    cache_write_all(g->out->fd, buf, g->out->head_len, 0) < 0) {
+			snprintf(g->why, sizeof(g->why), "writing the JSON: %s", strerror(errno));
+			return -1;
+		}
 		buf += g->out->head_len;
 		len -= g->out->head_len;
 		g->off = GZ_HEAD + GZ_STORED + (off_t)g->out->head_len;
@@ -208,6 +220,16 @@ int gz_tap(void *arg, const char *buf, size_t len)
 	pthread_cond_broadcast(&g->cv);
 	pthread_mutex_unlock(&g->mu);
 	return 0;
+}
+
+const char *gz_error(struct gz *g)
+{
+	const char *why;
+
+	pthread_mutex_lock(&g->mu);
+	why = g->why[0] ? g->why : NULL;
+	pthread_mutex_unlock(&g->mu);
+	return why;
 }
 
 static void gz_free(struct gz *g)

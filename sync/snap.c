@@ -109,7 +109,7 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	char tmpdir[4096], path[4200], iso[32], why[512], *prev_cols = NULL;
 	struct cache_snap prev;
 	struct csv_result cr;
-	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0};
+	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0, 0};
 	struct csv_opts copts;
 	struct gz *gz = NULL;
 	struct json_object *meta = NULL;
@@ -176,6 +176,7 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		goto out;
 	out.tap = gz_tap;
 	out.tap_arg = gz;
+	out.tap_writes = 1; /* the JSON is written on that thread too: this one converts */
 
 	phase(o, "convert", 0, 0);
 	copts.max_field = o->max_field;
@@ -185,7 +186,9 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	switch (csv_convert(csv_fd, name, &out, iso, &cr, &copts, err, errlen)) {
 	case 0:
 		break;
-	case -2: /* a write error is ours */
+	case -2: /* a write error is ours (the gzip thread's says why) */
+		if (gz_error(gz))
+			snprintf(err, errlen, "%s", gz_error(gz));
 		goto out;
 	case -3:
 		rc = SNAP_ESTOPPED;

@@ -45,7 +45,7 @@ static int utf8_ok(const unsigned char *s, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0};
+	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0, 0};
 	struct csv_result res;
 	char err[512];
 	int fd = memfd_create("fuzz", MFD_CLOEXEC);

@@ -142,7 +142,7 @@ static int mem_fd(const char *data, size_t len)
 static struct json_object *convert_opts(const char *in, size_t len, const struct csv_opts *opts,
                                         struct csv_result *res, char *err, size_t errlen)
 {
-	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0};
+	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0, 0};
 	struct json_object *o = NULL;
 	int fd = mem_fd(in, len);
 
@@ -270,7 +270,7 @@ static void on_alarm(int sig)
 static void stopping(void)
 {
 	struct csv_opts opts = {0, &stop_flag, NULL, NULL};
-	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0};
+	struct csv_out out = {-1, NULL, 0, NULL, NULL, 0, 0};
 	struct csv_result res;
 	struct sigaction sa, old;
 	struct itimerval it = {{0, 0}, {0, 200000}};
