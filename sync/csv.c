@@ -500,7 +500,8 @@ static inline size_t plain_copy(char *dst, const unsigned char *s, size_t n)
  * Inside a quoted field (the hot loop): from s[*i], copy runs of plain bytes at once, a
  * doubled quote as \", valid UTF-8 as it is, and escape the rest, until the closing quote
  * (state S_QUOTE1) or QUOTED_STEP input bytes, whichever comes first, so the caller's
- * flush check runs at least that often. Returns 0, or -1 when out of memory.
+ * flush check runs at least that often. A closing quote followed by ,\" ends the field and
+ * starts the next one here. Returns 0, or -1 with the error set.
  */
 #define QUOTED_STEP 4096
 static int quoted_run(struct parser *p, const unsigned char *s, size_t n, size_t *ip,
@@ -511,7 +512,7 @@ static int quoted_run(struct parser *p, const unsigned char *s, size_t n, size_t
 
 	/* At most 6 bytes out per byte in, and an open UTF-8 sequence (4) or U+FFFD. */
 	if (buf_grow(b, 6 * (lim - i) + 16) < 0)
-		return -1;
+		return fail(p, p->line, 1, "out of memory");
 	while (i < lim) {
 		unsigned char c;
 		size_t j;
@@ -530,6 +531,20 @@ static int quoted_run(struct parser *p, const unsigned char *s, size_t n, size_t
 			if (i + 1 < n && s[i + 1] == '"') { /* a doubled quote: one of the value */
 				put(b, "\\\"", 2);
 				i += 2;
+				continue;
+			}
+			/* The closing quote, then the next quoted field of the row, at once. */
+			if (i + 2 < n && s[i + 1] == ',' && s[i + 2] == '"' && !p->header) {
+				long long col = base + (long long)i + 1 - p->line_start + 1;
+				if (field_end(p, 1, col) < 0 || field_begin(p, col + 1) < 0)
+					return -1;
+				putc1(b, '"'); /* in field_begin's room */
+				i += 3;
+				/* The keys take room too: the caller flushes and reserves. */
+				if (i >= lim || b->len >= CSV_FLUSH_AT)
+					break;
+				if (buf_grow(b, 6 * (lim - i) + 16) < 0)
+					return fail(p, p->line, 1, "out of memory");
 				continue;
 			}
 			p->st = S_QUOTE1;
@@ -574,7 +589,7 @@ static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long 
 			return fail(p, p->line, 1, "out of memory");
 		if (p->st == S_QUOTED) {
 			if (quoted_run(p, s, n, &i, base) < 0)
-				return fail(p, p->line, 1, "out of memory");
+				return -1;
 			continue;
 		}
 
