@@ -25,8 +25,8 @@ trap 'inst_down; stack_down' EXIT
 our_browsers() {
 	local p
 	for p in $(pgrep -f chrom); do
-		{ tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -q "^HOME=$CACHE/tmp\.browser\." ||
-			tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF "$CACHE/tmp.browser."; } && echo "$p"
+		{ tr '\0' '\n' 2>/dev/null < "/proc/$p/environ" | grep -q "^HOME=$CACHE/tmp\.browser\." ||
+			tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline" | grep -qF "$CACHE/tmp.browser."; } && echo "$p"
 	done
 }
 
