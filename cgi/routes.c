@@ -2,6 +2,7 @@
 
 #include "../common/cache.h"
 #include "../common/log.h"
+#include "../common/status.h"
 #include "auth.h"
 #include "limit.h"
 #include "query.h"
@@ -29,81 +30,50 @@ static void health(struct req *r)
 }
 
 /*
- * last_sync from status.json, as JSON text. A run that ended without a word was killed.
- * The parse is kept while the file (inode, size, mtime) stays the same: /status is polled.
+ * last_sync from status.json, as JSON text (status_parse: a run that ended without a word
+ * was killed). The parse is kept while the file (inode, size, mtime) stays the same: /status
+ * is polled.
  */
 static pthread_mutex_t ls_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	ino_t ino;
 	off_t size;
 	struct timespec mtime;
-	char *text;   /* as recorded */
-	char *killed; /* as reported once the sync is gone without finishing */
+	struct status_view view[2]; /* [running]: with no sync holding the lock, or one */
+	int parsed;
 } ls;
-
-/* Compact JSON text of o, in a new string. */
-static char *json_dup(struct json_object *o)
-{
-	return strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-	                                                    JSON_C_TO_STRING_NOSLASHESCAPE));
-}
-
-static void last_sync_parse(const struct conf *cf)
-{
-	static const char *const keys[] = {"started_at", "finished_at", "result",
-	                                   "error",      "rows",        "duration_s"};
-	struct json_object *o = json_object_new_object(), *st = NULL, *v;
-	char *text;
-	int unfinished = 0;
-	size_t i;
-
-	/* The sync keeps the file small (its error is cut); the limit guards the responder. */
-	if ((text = cache_read_alloc(cf->cache_dir, CACHE_STATUS, CACHE_STATUS_MAX, NULL)) != NULL)
-		st = json_tokener_parse(text);
-	else if (errno != ENOENT)
-		log_err("%s/%s: %s", cf->cache_dir, CACHE_STATUS, strerror(errno));
-	free(text);
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		v = NULL;
-		if (st && json_object_object_get_ex(st, keys[i], &v))
-			v = json_object_get(v);
-		json_object_object_add(o, keys[i], v);
-	}
-	free(ls.text);
-	ls.text = json_dup(o);
-	unfinished = st && json_object_object_get_ex(st, "result", &v) && v == NULL &&
-	             json_object_object_get_ex(st, "started_at", &v) && v != NULL;
-	if (unfinished) {
-		json_object_object_add(o, "result", json_object_new_string("failed"));
-		json_object_object_add(
-		    o, "error",
-		    json_object_new_string("the sync stopped without finishing (killed?)"));
-	}
-	free(ls.killed);
-	ls.killed = json_dup(o);
-	json_object_put(o);
-	json_object_put(st);
-}
 
 /* last_sync as JSON text, in a new string (NULL if out of memory). */
 static char *last_sync(const struct conf *cf, int running)
 {
 	char path[CONF_PATH + 32];
 	struct stat st;
-	char *out;
+	char *out = NULL;
+	int i;
 
 	snprintf(path, sizeof(path), "%s/%s", cf->cache_dir, CACHE_STATUS);
 	if (stat(path, &st) < 0)
 		memset(&st, 0, sizeof(st));
 	pthread_mutex_lock(&ls_mu);
-	if (ls.text == NULL || ls.killed == NULL || st.st_ino != ls.ino || st.st_size != ls.size ||
+	if (!ls.parsed || st.st_ino != ls.ino || st.st_size != ls.size ||
 	    st.st_mtim.tv_sec != ls.mtime.tv_sec || st.st_mtim.tv_nsec != ls.mtime.tv_nsec) {
-		last_sync_parse(cf);
+		char *text = cache_read_alloc(cf->cache_dir, CACHE_STATUS, CACHE_STATUS_MAX, NULL);
+
+		if (text == NULL && errno != ENOENT)
+			log_err("%s/%s: %s", cf->cache_dir, CACHE_STATUS, strerror(errno));
+		ls.parsed = 1;
+		for (i = 0; i < 2; i++) {
+			status_view_free(&ls.view[i]);
+			if (status_parse(text, i, &ls.view[i]) < 0)
+				ls.parsed = 0;
+		}
+		free(text);
 		ls.ino = st.st_ino;
 		ls.size = st.st_size;
 		ls.mtime = st.st_mtim;
 	}
-	out = (running ? ls.text : ls.killed) ? strdup(running ? ls.text : ls.killed) : NULL;
+	if (ls.view[running != 0].last_sync)
+		out = strdup(ls.view[running != 0].last_sync);
 	pthread_mutex_unlock(&ls_mu);
 	return out;
 }

@@ -2,6 +2,7 @@
 
 #include "../common/cache.h"
 #include "../common/log.h"
+#include "../common/status.h"
 #include "query.h"
 #include "req.h"
 #include "spawn.h"
@@ -233,7 +234,8 @@ static int send_snapshot(struct stream *s, const char *type, const char *resume)
 /* Turn progress.json into a progress event, if it changed since last time. */
 static int send_progress(struct stream *s, char *last, size_t lastlen)
 {
-	struct json_object *p, *v, *o;
+	struct progress_view p;
+	struct json_object *o;
 	char text[1024];
 	int rc = 0;
 
@@ -242,16 +244,14 @@ static int send_progress(struct stream *s, char *last, size_t lastlen)
 	if (strcmp(text, last) == 0)
 		return 0;
 	snprintf(last, lastlen, "%s", text);
-	if ((p = json_tokener_parse(text)) == NULL)
+	if (progress_parse(text, &p) < 0)
 		return 0;
 	o = json_object_new_object();
 	json_object_object_add(o, "type", json_object_new_string("progress"));
-	if (json_object_object_get_ex(p, "phase", &v))
-		json_object_object_add(o, "phase", json_object_get(v));
-	json_object_object_add(
-	    o, "rows", json_object_object_get_ex(p, "rows", &v) ? json_object_get(v) : NULL);
-	json_object_object_add(
-	    o, "bytes", json_object_object_get_ex(p, "bytes", &v) ? json_object_get(v) : NULL);
+	if (p.phase[0])
+		json_object_object_add(o, "phase", json_object_new_string(p.phase));
+	json_object_object_add(o, "rows", p.rows < 0 ? NULL : json_object_new_int64(p.rows));
+	json_object_object_add(o, "bytes", p.bytes < 0 ? NULL : json_object_new_int64(p.bytes));
 	/* The file also carries the elapsed time: send only what the client sees change. */
 	snprintf(text, sizeof(text), "%s",
 	         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -260,37 +260,31 @@ static int send_progress(struct stream *s, char *last, size_t lastlen)
 		rc = event_text(s, "progress", text);
 	}
 	json_object_put(o);
-	json_object_put(p);
 	return rc;
 }
 
-/* After the sync ended: "updated" or "failed" from status.json. */
+/* After the sync ended: "updated" or "failed" from status.json (status_read's view, as
+ * /status sees it). */
 static int send_outcome(struct stream *s)
 {
-	struct json_object *st = NULL, *v, *o;
-	char *text;
-	const char *error = "the sync stopped without finishing (killed?)";
-	int ok = 0, rc;
+	struct status_view v;
+	struct json_object *o;
+	int rc;
 
-	if ((text = cache_read_alloc(s->r->cf->cache_dir, CACHE_STATUS, CACHE_STATUS_MAX, NULL)))
-		st = json_tokener_parse(text);
-	free(text);
-	if (st && json_object_object_get_ex(st, "result", &v) && v &&
-	    strcmp(json_object_get_string(v), "success") == 0)
-		ok = 1;
-	else if (st && json_object_object_get_ex(st, "error", &v) && v)
-		error = json_object_get_string(v);
-	if (ok) {
+	if (status_read(s->r->cf->cache_dir, 0, &v) < 0)
+		v.state = STATUS_NONE, v.error = NULL;
+	if (v.state == STATUS_SUCCEEDED) {
 		rc = send_snapshot(s, "updated", NULL);
 	} else {
 		o = json_object_new_object();
 		json_object_object_add(o, "type", json_object_new_string("failed"));
-		json_object_object_add(o, "error", json_object_new_string(error));
+		json_object_object_add(
+		    o, "error", json_object_new_string(v.error ? v.error : STATUS_KILLED_ERROR));
 		rc = event_text(s, "failed",
 		                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	}
-	json_object_put(st);
+	status_view_free(&v);
 	return rc;
 }
 

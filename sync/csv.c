@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define CSV_READ_SIZE (256 * 1024)
 #define CSV_FLUSH_AT (1024 * 1024)
@@ -259,7 +262,7 @@ static int flush(struct parser *p)
 
 	if (p->fd < 0)
 		return 0;
-	while (off < p->out.len) {
+	while (!(p->sink->tap && p->sink->tap_writes) && off < p->out.len) {
 		ssize_t n = write(p->fd, p->out.p + off, p->out.len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -428,6 +431,13 @@ static int row_hook(struct parser *p)
 		row = p->out.p + (p->row_off - p->written);
 	else if (flush(p) < 0)
 		return -1;
+	/* The hook reads a flushed row from fd: when the tap writes, wait until it has. */
+	if (row == NULL && p->sink->tap && p->sink->tap_writes &&
+	    p->sink->tap(p->sink->tap_arg, NULL, 0) < 0) {
+		snprintf(p->err, p->errlen, "writing the JSON failed");
+		p->write_failed = 1;
+		return -1;
+	}
 	if (p->sink->row(p->sink->row_arg, p->row_off, row, (size_t)(end - p->row_off)) < 0) {
 		snprintf(p->err, p->errlen, "writing the index: %s", strerror(errno));
 		p->write_failed = 1;
@@ -501,6 +511,112 @@ static inline void bare_byte(struct parser *p, unsigned char c)
 		putc1(b, (char)c);
 }
 
+/* Copy to dst the bytes at s that need no escaping inside a quoted field (ASCII from 0x20
+ * up but '"' and '\\'; the comma is plain there), at most n; returns how many. With SSE2,
+ * 16 bytes at a time: a block is stored whole before it is looked at, so dst may get bytes
+ * past the count returned, never past n. */
+static inline size_t plain_copy(char *dst, const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+#ifdef __SSE2__
+	const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
+	              bslash = _mm_set1_epi8('\\');
+
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		/* Signed: bytes from 0x80 up are negative, below 0x20 too. */
+		__m128i m =
+		    _mm_or_si128(_mm_cmplt_epi8(v, space),
+		                 _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+		unsigned bits = (unsigned)_mm_movemask_epi8(m);
+		_mm_storeu_si128((__m128i *)(void *)(dst + i), v);
+		if (bits)
+			return i + (size_t)__builtin_ctz(bits);
+	}
+#endif
+	for (; i < n && (cls[s[i]] == C_PLAIN || cls[s[i]] == C_COMMA); i++)
+		dst[i] = (char)s[i];
+	return i;
+}
+
+/*
+ * Inside a quoted field (the hot loop): from s[*i], copy runs of plain bytes at once, a
+ * doubled quote as \", valid UTF-8 as it is, and escape the rest, until the closing quote
+ * (state S_QUOTE1) or QUOTED_STEP input bytes, whichever comes first, so the caller's
+ * flush check runs at least that often. A closing quote followed by ,\" ends the field and
+ * starts the next one here. Returns 0, or -1 with the error set.
+ */
+#define QUOTED_STEP 4096
+static int quoted_run(struct parser *p, const unsigned char *s, size_t n, size_t *ip,
+                      long long base)
+{
+	struct buf *b = p->cur;
+	size_t i = *ip, lim = n - i > QUOTED_STEP ? i + QUOTED_STEP : n;
+
+	/* At most 6 bytes out per byte in, and an open UTF-8 sequence (4) or U+FFFD. */
+	if (buf_grow(b, 6 * (lim - i) + 16) < 0)
+		return fail(p, p->line, 1, "out of memory");
+	while (i < lim) {
+		unsigned char c;
+		size_t j;
+
+		if (p->u.need) { /* a sequence left open, by the previous chunk too */
+			if (utf8_feed(&p->u, b, s[i], &p->replaced))
+				i++;
+			continue;
+		}
+		j = i + plain_copy(b->p + b->len, s + i, lim - i);
+		b->len += j - i;
+		if ((i = j) == lim)
+			break;
+		c = s[i];
+		if (c == '"') {
+			if (i + 1 < n && s[i + 1] == '"') { /* a doubled quote: one of the value */
+				put(b, "\\\"", 2);
+				i += 2;
+				continue;
+			}
+			/* The closing quote, then the next quoted field of the row, at once. */
+			if (i + 2 < n && s[i + 1] == ',' && s[i + 2] == '"' && !p->header) {
+				long long col = base + (long long)i + 1 - p->line_start + 1;
+				if (field_end(p, 1, col) < 0 || field_begin(p, col + 1) < 0)
+					return -1;
+				putc1(b, '"'); /* in field_begin's room */
+				i += 3;
+				/* The keys take room too: the caller flushes and reserves. */
+				if (i >= lim || b->len >= CSV_FLUSH_AT)
+					break;
+				if (buf_grow(b, 6 * (lim - i) + 16) < 0)
+					return fail(p, p->line, 1, "out of memory");
+				continue;
+			}
+			p->st = S_QUOTE1;
+			i++;
+			break;
+		}
+		if (c >= 0x80) {
+			/* The common 2-byte sequences at once; anything else byte by byte. */
+			if (c >= 0xC2 && c <= 0xDF && i + 1 < lim && (s[i + 1] & 0xC0) == 0x80) {
+				put(b, (const char *)s + i, 2);
+				i += 2;
+				continue;
+			}
+			utf8_feed(&p->u, b, c, &p->replaced); /* a lead byte is always taken */
+			i++;
+			continue;
+		}
+		if (c == '\n') {
+			p->line++;
+			p->line_start = base + (long long)i + 1;
+		}
+		put_esc(b, c);
+		i++;
+	}
+	*ip = i;
+	return 0;
+}
+
 static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long long base)
 {
 	size_t i = 0;
@@ -516,41 +632,8 @@ static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long 
 		if (buf_grow(p->cur, 64) < 0 || buf_grow(&p->out, 64) < 0)
 			return fail(p, p->line, 1, "out of memory");
 		if (p->st == S_QUOTED) {
-			/* The hot loop: copy a run of plain bytes at once. */
-			size_t j = i;
-			struct buf *b = p->cur;
-			if (p->u.need == 0) {
-				while (j < n && (cls[s[j]] == C_PLAIN || cls[s[j]] == C_COMMA))
-					j++;
-				if (j > i) {
-					if (buf_grow(b, j - i) < 0)
-						return fail(p, p->line, 1, "out of memory");
-					put(b, (const char *)s + i, j - i);
-					i = j;
-					continue;
-				}
-			}
-			c = s[i];
-			if (p->u.need || c >= 0x80) {
-				if (buf_grow(b, 8) < 0)
-					return fail(p, p->line, 1, "out of memory");
-				if (utf8_feed(&p->u, b, c, &p->replaced))
-					i++;
-				continue;
-			}
-			if (c == '"') {
-				p->st = S_QUOTE1;
-				i++;
-				continue;
-			}
-			if (c == '\n') {
-				p->line++;
-				p->line_start = base + (long long)i + 1;
-			}
-			if (buf_grow(b, 8) < 0)
-				return fail(p, p->line, 1, "out of memory");
-			put_esc(b, c);
-			i++;
+			if (quoted_run(p, s, n, &i, base) < 0)
+				return -1;
 			continue;
 		}
 

@@ -6,6 +6,7 @@
 #include "../common/conf.h"
 #include "../common/log.h"
 #include "../common/priv.h"
+#include "../common/status.h"
 #include "doctor.h"
 #include "pma.h"
 #include "proc.h"
@@ -30,11 +31,7 @@ volatile sig_atomic_t sync_stop;
 
 static struct conf cf;
 static int tty;
-static struct timespec t_start;
-static char started_iso[32];
-
-/* The error kept in status.json: cut, before encoding, on a UTF-8 character boundary. */
-#define STATUS_ERROR_MAX 1024
+static struct status_run run; /* started_at, for status.json and progress.json */
 
 /*
  * SIGTERM/SIGINT (2) or SIGALRM at sync_timeout (1). Every wait polls sync_stop; a blocking
@@ -50,77 +47,17 @@ static void on_signal(int sig)
 	alarm(1);
 }
 
-/* The longest m <= n such that s[0..m) does not end inside a UTF-8 character. */
-static size_t utf8_whole(const char *s, size_t n)
-{
-	size_t i = n, k = 0, need;
-	unsigned char c;
-
-	while (i > 0 && k < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
-		i--, k++;
-	if (i == 0)
-		return n;
-	c = (unsigned char)s[i - 1];
-	need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-	return k + 1 >= need ? n : i - 1;
-}
-
-/* s cut to at most max bytes on a character boundary ("..." marks a cut), in buf (max + 1). */
-static const char *cut_utf8(const char *s, char *buf, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n > max) {
-		n = utf8_whole(s, max - 3);
-		memcpy(buf, s, n);
-		memcpy(buf + n, "...", 4);
-	} else {
-		n = utf8_whole(s, n); /* a message cut by snprintf may end mid-character */
-		memcpy(buf, s, n);
-		buf[n] = '\0';
-	}
-	return buf;
-}
-
 static double elapsed(void)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t_start.tv_sec) +
-	       (double)(now.tv_nsec - t_start.tv_nsec) / 1e9;
-}
-
-static struct json_object *num_or_null(long long v)
-{
-	return v < 0 ? NULL : json_object_new_int64(v);
-}
-
-/* A duration in seconds, printed with milliseconds. */
-static struct json_object *seconds(double s)
-{
-	char text[32];
-
-	snprintf(text, sizeof(text), "%.3f", s);
-	return json_object_new_double_s(s, text);
+	return status_run_elapsed(&run);
 }
 
 void sync_phase(const char *phase, long long rows, long long bytes)
 {
-	struct json_object *o = json_object_new_object();
 	char err[512];
-	const char *s;
 
-	json_object_object_add(o, "phase", json_object_new_string(phase));
-	json_object_object_add(o, "rows", num_or_null(rows));
-	json_object_object_add(o, "bytes", num_or_null(bytes));
-	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
-	json_object_object_add(o, "started_at", json_object_new_string(started_iso));
-	json_object_object_add(o, "elapsed_s", seconds(elapsed()));
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	if (cache_write_file(cf.cache_dir, CACHE_PROGRESS, s, strlen(s), err, sizeof(err)) < 0)
+	if (status_write_progress(cf.cache_dir, &run, phase, rows, bytes, err, sizeof(err)) < 0)
 		log_warn("progress: %s", err);
-	json_object_put(o);
 
 	if (tty) {
 		fprintf(stderr, "\r\033[K%6.1fs  %-9s", elapsed(), phase);
@@ -132,36 +69,6 @@ void sync_phase(const char *phase, long long rows, long long bytes)
 	} else {
 		log_info("phase %s rows=%lld bytes=%lld (%.2fs)", phase, rows, bytes, elapsed());
 	}
-}
-
-/* status.json: what /status reports as last_sync. result NULL while running. */
-static void write_status(const char *result, const char *error, long long rows)
-{
-	struct json_object *o = json_object_new_object();
-	char err[512], iso[32], cut[STATUS_ERROR_MAX + 1];
-	const char *s;
-
-	json_object_object_add(o, "started_at", json_object_new_string(started_iso));
-	if (result) {
-		cache_iso8601(time(NULL), iso, sizeof(iso));
-		json_object_object_add(o, "finished_at", json_object_new_string(iso));
-		json_object_object_add(o, "result", json_object_new_string(result));
-		json_object_object_add(o, "duration_s", seconds(elapsed()));
-	} else {
-		json_object_object_add(o, "finished_at", NULL);
-		json_object_object_add(o, "result", NULL);
-		json_object_object_add(o, "duration_s", NULL);
-	}
-	json_object_object_add(
-	    o, "error",
-	    error ? json_object_new_string(cut_utf8(error, cut, STATUS_ERROR_MAX)) : NULL);
-	json_object_object_add(o, "rows", num_or_null(rows));
-	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
-	s = json_object_to_json_string_ext(o,
-	                                   JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (cache_write_file(cf.cache_dir, CACHE_STATUS, s, strlen(s), err, sizeof(err)) < 0)
-		log_err("status: %s", err);
-	json_object_put(o);
 }
 
 static void snap_phase(void *arg, const char *phase, long long rows, long long bytes)
@@ -196,15 +103,22 @@ static void usage(void)
 
 static int finish(int code, const char *error, long long rows)
 {
+	char err[512] = "";
+
 	if (tty)
 		fputc('\n', stderr);
 	if (code == EXIT_OK) {
-		write_status("success", NULL, rows);
+		status_write_result(cf.cache_dir, &run, RESULT_SUCCESS, NULL, rows, err,
+		                    sizeof(err));
 		log_info("sync done: %lld rows in %.2fs", rows, elapsed());
 	} else {
-		write_status("failed", error, -1);
+		status_write_result(cf.cache_dir, &run,
+		                    code == EXIT_TIMEOUT ? RESULT_STOPPED : RESULT_FAILED, error,
+		                    -1, err, sizeof(err));
 		log_err("sync failed: %s", error);
 	}
+	if (err[0])
+		log_err("status: %s", err);
 	return code;
 }
 
@@ -226,8 +140,7 @@ int main(int argc, char **argv)
 	int ch, force = 0, check = 0, lock_fd = -1, csv_fd = -1, code;
 	enum log_level lvl = LOG_INFO;
 
-	clock_gettime(CLOCK_MONOTONIC, &t_start);
-	cache_iso8601(time(NULL), started_iso, sizeof(started_iso));
+	status_run_begin(&run);
 	while ((ch = getopt_long(argc, argv, "c:fvh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -338,7 +251,8 @@ int main(int argc, char **argv)
 
 	tty = isatty(STDERR_FILENO);
 	cache_remove_stale(cf.cache_dir);
-	write_status(NULL, NULL, -1);
+	if (status_write_running(cf.cache_dir, &run, err, sizeof(err)) < 0)
+		log_err("status: %s", err);
 	sync_phase("starting", -1, -1);
 
 	if (csv_path && strcmp(csv_path, "-") == 0) {

@@ -248,6 +248,7 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		goto out;
 	out.tap = gz_tap;
 	out.tap_arg = gz;
+	out.tap_writes = 1; /* the JSON is written on that thread too: this one converts */
 	if ((ix = idxw_start(tmpdir, out.fd, o->id_column ? o->id_column : "id",
 	                     o->updated_column ? o->updated_column : "updated_at", err, errlen)) ==
 	    NULL)
@@ -264,7 +265,9 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	switch (csv_convert(csv_fd, name, &out, iso, &cr, &copts, err, errlen)) {
 	case 0:
 		break;
-	case -2: /* a write error is ours */
+	case -2: /* a write error is ours (the gzip thread's says why) */
+		if (gz_error(gz))
+			snprintf(err, errlen, "%s", gz_error(gz));
 		goto out;
 	case -3:
 		rc = SNAP_ESTOPPED;
@@ -298,6 +301,12 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	 * same folder, so they are published with the body or not at all. */
 	if (stopped(o, name, "the index", &rc, err, errlen))
 		goto out;
+	/* The diff reads the new rows back from the body: all of it must be written first. */
+	if (gz_sync(gz) < 0) {
+		snprintf(err, errlen, "%s",
+		         gz_error(gz) ? gz_error(gz) : "writing the JSON failed");
+		goto out;
+	}
 	r_ix = idxw_finish(ix, (uint64_t)cr.bytes_out, cr.columns, o->stop, err, errlen);
 	ix = NULL;
 	if (r_ix == 0)

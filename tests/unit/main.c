@@ -53,6 +53,7 @@ int main(void)
 	test_snapidx();
 	test_index();
 	test_wd();
+	test_status();
 	if (t_dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t_dir);
 		if (system(cmd) != 0)

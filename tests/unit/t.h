@@ -37,5 +37,6 @@ void test_snapidx(void);
 void test_query(void);
 void test_index(void);
 void test_wd(void);
+void test_status(void);
 
 #endif

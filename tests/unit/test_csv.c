@@ -335,6 +335,70 @@ static void big_inputs(void)
 	free(in);
 }
 
+/*
+ * The quoted run (16 bytes at a time) against the byte-at-a-time escaper: each special byte
+ * at each offset of a long value, in two columns (the second field starts inside the run),
+ * gives exactly csv_json_escape's text.
+ */
+static void quoted_runs(void)
+{
+	static const char *const special[] = {
+	    "\\",   "\"",   "\n", "\r",       "\t",           "\x01",
+	    "\x1f", "\x7f", ",",  "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x8e\x89",
+	    "\xff", "\xc3", "/"};
+	char val[128], csv[600], esc[800], want[1800], err[256];
+	size_t si, k, bad = 0, runs = 0;
+
+	for (si = 0; si < sizeof(special) / sizeof(special[0]); si++) {
+		for (k = 0; k < 40; k++) {
+			struct csv_out out = {.fd = -1};
+			struct csv_result res;
+			size_t o = 0, i, vl;
+			const char *tail;
+			int fd;
+
+			vl = (size_t)snprintf(val, sizeof(val), "%.*s%s%s", (int)k,
+			                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+			                      special[si], "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+			o = (size_t)snprintf(csv, sizeof(csv), "\"h\",\"g\"\n");
+			for (int col = 0; col < 2; col++) {
+				csv[o++] = '"';
+				for (i = 0; i < vl; i++) {
+					if (val[i] == '"')
+						csv[o++] = '"';
+					csv[o++] = val[i];
+				}
+				csv[o++] = '"';
+				csv[o++] = col ? '\n' : ',';
+			}
+			csv_json_escape(esc, val, vl);
+			snprintf(want, sizeof(want), "\"data\":[{\"h\":\"%s\",\"g\":\"%s\"}]}", esc,
+			         esc);
+			if ((fd = mem_fd(csv, o)) < 0 ||
+			    csv_convert(fd, "t.csv", &out, "2026-01-02T03:04:05Z", &res, NULL, err,
+			                sizeof(err)) != 0) {
+				bad++;
+				fprintf(stderr, "quoted run %zu/%zu: %s\n", si, k, err);
+			} else {
+				tail = out.mem_len >= strlen(want)
+				           ? out.mem + out.mem_len - strlen(want)
+				           : "";
+				if (strcmp(tail, want) != 0) {
+					bad++;
+					fprintf(stderr, "quoted run %zu/%zu: got %s, want %s\n", si,
+					        k, out.mem, want);
+				}
+				free(res.columns);
+			}
+			runs++;
+			free(out.mem);
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	CHECK(bad == 0, "quoted runs: %zu of %zu values differ from csv_json_escape", bad, runs);
+}
+
 void test_csv(void)
 {
 	struct csv_result res;
@@ -373,6 +437,7 @@ void test_csv(void)
 		json_object_put(o);
 		free(res.columns);
 	}
+	quoted_runs();
 	big_inputs();
 	limits();
 	wide_header();
