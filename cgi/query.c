@@ -25,7 +25,9 @@
 /* ---------------------------------------------------------------------------------------- */
 /* Parsing */
 
-static const char *const legacy[] = {"refresh", "stream", "payload", "last_event_id"};
+/* The parameters /fetch-data knew before queries, and "_", the cache-buster that jQuery's
+ * cache:false and many other clients append (ignored: the answer is the plain one). */
+static const char *const legacy[] = {"refresh", "stream", "payload", "last_event_id", "_"};
 
 static int is_legacy(const char *name)
 {

@@ -21,7 +21,7 @@ reader() {
 	while :; do
 		n=$((n + 1))
 		curl -s --no-progress-meter -Z --parallel-max 100 -H "X-API-Key: $KEY" "$@" \
-			"$URL/fetch-data?n=[1-100]" -o "$DIR/$kind/r$n.#1$ext"
+			"$URL/fetch-data#[1-100]" -o "$DIR/$kind/r$n.#1$ext"
 		[ "$kind" = gzip ] && gunzip -q "$DIR/$kind/r$n".*.gz
 		md5sum "$DIR/$kind/r$n".* | cut -c1-32 >> "$DIR/bodies.$kind"
 		rm -f "$DIR/$kind/r$n".*
