@@ -16,7 +16,8 @@
 
 #include <signal.h>
 
-enum snap_fail { SNAP_OK, SNAP_EINVALID, SNAP_EWRITE, SNAP_ESTOPPED };
+/* SNAP_EINPUT: input_end refused the input (its own reason in err). */
+enum snap_fail { SNAP_OK, SNAP_EINVALID, SNAP_EWRITE, SNAP_ESTOPPED, SNAP_EINPUT };
 
 struct snap_opts {
 	const char *cache_dir;
@@ -26,6 +27,11 @@ struct snap_opts {
 	volatile sig_atomic_t *stop; /* set by a signal: stop reading, do not publish */
 	void (*phase)(void *arg, const char *phase, long long rows, long long bytes);
 	void *arg;
+	/* If set: called once the input ended as a well-formed CSV, before it is validated and
+	 * published. 0 to go on, or non-zero with err set to refuse it (SNAP_EINPUT): a streamed
+	 * export says here whether its transfer ended whole. */
+	int (*input_end)(void *arg, char *err, size_t errlen);
+	void *input_arg;
 };
 
 struct snap_result {
