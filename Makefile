@@ -13,7 +13,7 @@ SYNC_LIB   = sync/csv.c sync/snap.c sync/gz.c sync/pma.c sync/browser.c sync/wd.
              sync/proc.c sync/doctor.c
 SYNC_SRC   = sync/main.c $(SYNC_LIB)
 UNIT_SRC   = $(wildcard tests/unit/test_*.c) tests/unit/main.c
-UNIT_UNDER = $(COMMON_SRC) sync/csv.c sync/gz.c sync/snap.c sync/wd.c cgi/auth.c cgi/req.c cgi/limit.c
+UNIT_UNDER = $(COMMON_SRC) sync/csv.c sync/gz.c sync/snap.c sync/wd.c sync/stream.c cgi/auth.c cgi/req.c cgi/limit.c
 # tests/unit/test_snap.c injects faults into these calls.
 UNIT_WRAP  = $(foreach f,open write pwrite fsync futimens rename symlink mkdtemp,-Wl,--wrap=$(f))
 HDRS       = $(wildcard common/*.h cgi/*.h sync/*.h tests/unit/*.h)

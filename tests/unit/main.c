@@ -50,6 +50,7 @@ int main(void)
 	test_gz();
 	test_snap();
 	test_wd();
+	test_stream();
 	if (t_dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t_dir);
 		if (system(cmd) != 0)

@@ -34,5 +34,6 @@ void test_cache_beneath(void);
 void test_gz(void);
 void test_snap(void);
 void test_wd(void);
+void test_stream(void);
 
 #endif
