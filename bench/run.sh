@@ -56,6 +56,8 @@ PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 KEY=$(head -c 24 /dev/urandom | base64 | tr -d '=+/')
 ensure_pmacache_user
+# Started as root, the responders and the syncs run as pmacache: the folder is theirs.
+[ "$(id -u)" = 0 ] && chown pmacache:pmacache "$B"
 (umask 077; echo "$KEY" > "$B/api_keys")
 secret_file "$B/api_keys"
 # A sync that only holds the lock (fd 3) while the SSE rows run; killed by its pid file.
