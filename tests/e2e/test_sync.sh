@@ -296,6 +296,9 @@ wait
 when_downloading cut_proxy
 expect_failure cut-eof 7 "$(via eof "$eof_port")" "the export ends without a line end"
 wait
+when_downloading cut_proxy
+expect_failure cut-eof-browser 7 "$(via_browser eofb "s|^pma_url = .*|pma_url = http://127.0.0.1:$eof_port/|")" "the export ends without a line end"
+wait
 expect_failure export-500 5 "$(via e500 "$err_port")" "phpMyAdmin is failing.*500 Internal Server Error"
 expect_failure export-html 7 "$(via html "$html_port")" "the export answered text/html instead of CSV.*Maintenance Back soon"
 # phpMyAdmin's own silent cut: a query that fails at 40 % of the streamed export ends
