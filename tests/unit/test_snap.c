@@ -319,7 +319,8 @@ static void input_hook(const char *dir)
 		if (refuse) {
 			CHECK(rc == SNAP_EINPUT && strstr(err, "cut off after 123 bytes"),
 			      "a refused input: not published (%d: %s)", rc, err);
-			CHECK(current(dir, after, sizeof(after)) == rows && strcmp(before, after) == 0,
+			CHECK(current(dir, after, sizeof(after)) == rows &&
+			          strcmp(before, after) == 0,
 			      "a refused input: the current snapshot stays");
 			CHECK(count_entries(dir, "tmp.") == 0, "a refused input: no temp file");
 		} else {
