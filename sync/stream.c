@@ -67,8 +67,10 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
 	if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
 		s->chunked = 0; /* a new answer (after a 100 Continue) */
 		words[0] = '\0';
-		if (sscanf(buf, "HTTP/%*s %d %127[^\r\n]", &code, words) >= 1)
+		if (sscanf(buf, "HTTP/%*s %d %127[^\r\n]", &code, words) >= 1) {
+			s->status = code; /* an answer started */
 			snprintf(s->reason, sizeof(s->reason), "%s", words);
+		}
 	} else if (len > 18 && strncasecmp(buf, "transfer-encoding:", 18) == 0) {
 		char v[64];
 		snprintf(v, sizeof(v), "%.*s", (int)(len - 18), buf + 18);
@@ -240,7 +242,7 @@ static int verdict(struct stream *s, char *err, size_t errlen)
 	case CURLE_OPERATION_TIMEDOUT:
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_PEER_FAILED_VERIFICATION:
-		if (s->bytes == 0 && !s->checked) {
+		if (s->bytes == 0 && s->status == 0) {
 			snprintf(err, errlen, "the export: phpMyAdmin unreachable at %s: %s",
 			         s->url, s->cerr[0] ? s->cerr : curl_easy_strerror(s->cc));
 			return SC_UNREACHABLE;
@@ -248,7 +250,7 @@ static int verdict(struct stream *s, char *err, size_t errlen)
 		/* It was answering: a cut. */
 		__attribute__((fallthrough));
 	default:
-		if (s->checked || s->bytes > 0) {
+		if (s->status > 0 || s->bytes > 0) { /* the answer had begun */
 			snprintf(err, errlen,
 			         "the export download was cut off after %lld bytes (%s%s)",
 			         s->bytes, s->chunked ? "chunked, " : "",
@@ -411,7 +413,7 @@ int stream_end(struct stream *s, long long *bytes, char *err, size_t errlen)
 	int code;
 
 	if (bytes)
-		*bytes = s ? s->bytes : 0;
+		*bytes = 0;
 	if (s == NULL)
 		return SC_OK;
 	if (s->rfd >= 0) { /* a writer blocked on a full pipe gets EPIPE */

@@ -150,6 +150,13 @@ void test_stream(void)
 	                  body, sizeof(body), &v, err, sizeof(err));
 	CHECK(code == SC_OK && v == SC_CUT, "short of Content-Length: %d %d %s", code, v, err);
 
+	/* Cut right after the head: a cut, not an unreachable phpMyAdmin. */
+	code = round_trip(&f,
+	                  "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 40\r\n\r\n",
+	                  body, sizeof(body), &v, err, sizeof(err));
+	CHECK(code == SC_CUT && strstr(err, "cut off after 0 bytes"), "cut after the head: %d %s",
+	      code, err);
+
 	/* Ended by closing the connection, mid-row: only the missing line end tells. */
 	code = round_trip(&f,
 	                  "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nConnection: close\r\n\r\n"
