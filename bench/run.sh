@@ -97,6 +97,7 @@ location = /static/data_cache.json { alias $snap; default_type application/json;
 location = /static/small.json { alias $B/small.json; default_type application/json; }
 CONF
 chmod -R a+rX "$B"
+secret_file "$B/api_keys" # readable by the responders only: a world-readable key file is refused
 "$PMACACHE" -c "$B/pmacache.conf" start >/dev/null || exit 1
 H=(-H "X-API-Key: $KEY")
 tcurl() { curl -s -o /dev/null -w '%{time_total}\n' "$@"; }
