@@ -5,7 +5,7 @@
 #include <signal.h>
 #include <stddef.h>
 
-/* Exit codes, one per failure class (documented in the README and pmacache-sync(1)). */
+/* Exit codes (documented in the README and pmacache-sync(8)); the classes below map onto them. */
 enum sync_exit {
 	EXIT_OK = 0,
 	EXIT_CONFIG = 2,     /* bad config or command line */
