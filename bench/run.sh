@@ -61,8 +61,10 @@ ensure_pmacache_user
 (umask 077; echo "$KEY" > "$B/api_keys")
 secret_file "$B/api_keys"
 # A sync that only holds the lock (fd 3) while the SSE rows run; killed by its pid file.
+# (pmacache start's key check, --check-keys, goes to the real sync.)
 cat > "$B/slow-sync" <<SH
 #!/bin/sh
+case " \$* " in *" --check-keys "*) exec "$SYNC" "\$@" ;; esac
 echo \$\$ > "$B/slow-sync.pid"
 exec sleep 120
 SH
@@ -209,9 +211,14 @@ for N in $SIZES; do
 	csv=$B/orders.csv
 	if [ "$N" != "$ROWS" ]; then csv=$B/orders-$N.csv; "$GEN" -n "$N" csv > "$csv"; fi
 	csvmb=$(awk -v s="$(stat -c %s "$csv")" 'BEGIN{printf "%.0f MB", s/1e6}')
-	T=() M=() TM=() MM=() Y=() YM=() C=()
+	T=() M=() TM=() MM=() Y=() YM=() C=() failed=0
+	kill_slow
 	for i in $(seq $RUNS); do
-		{ /usr/bin/time -f '%e %M' "$SYNC" -c "$B/pmacache.conf" --csv "$csv" --force 2>&1 >/dev/null; } > "$B/csv.log"
+		if ! { /usr/bin/time -f '%e %M' "$SYNC" -c "$B/pmacache.conf" --csv "$csv" --force 2>&1 >/dev/null; } > "$B/csv.log"; then
+			echo "   --csv failed: $(grep -m1 ' error: ' "$B/csv.log")" >&2
+			failed=$((failed + 1))
+			continue
+		fi
 		set -- $(tail -n1 "$B/csv.log")
 		T+=("$1"); TM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
 		C+=("$(awk '/ phase convert /{if(c=="")c=$NF} / phase swap /{s=$NF} END{gsub(/[()s]/,"",c); gsub(/[()s]/,"",s); printf "%.3f", s-c}' "$B/csv.log")")
@@ -225,8 +232,11 @@ for N in $SIZES; do
 		fi
 	done
 	goal=10; [ "$N" -ge 1000000 ] && goal=6
+	[ "${#T[@]}" -gt 0 ] || T=(0) C=(0) TM=(0)
 	r7=$(ratio "$(med "${M[@]}")" "$(med "${T[@]}")")
-	row "7a. $nice rows: CSV→JSON ($csvmb; pmacache incl. gzip copy + fsync)" "$(fmt "$(stats "${T[@]}")" s)" "Miller mlr --icsv --ojson" "$(fmt "$(stats "${M[@]}")" s)" "${r7}× faster" "≥ ${goal}× faster" "$(meets "$r7" ">=" $goal)"
+	met=$(meets "$r7" ">=" $goal)
+	[ "$failed" = 0 ] || met="**NO** ($failed of $RUNS imports failed)"
+	row "7a. $nice rows: CSV→JSON ($csvmb; pmacache incl. gzip copy + fsync)" "$(fmt "$(stats "${T[@]}")" s)" "Miller mlr --icsv --ojson" "$(fmt "$(stats "${M[@]}")" s)" "${r7}× faster" "≥ ${goal}× faster" "$met"
 	row "7a'. $nice rows: the convert phase alone (the sync's own phase times)" "$(fmt "$(stats "${C[@]}")" s)" "Miller mlr --icsv --ojson" "$(fmt "$(stats "${M[@]}")" s)" "$(ratio "$(med "${M[@]}")" "$(med "${C[@]}")")× faster" "" ""
 	if [ "$N" = "$ROWS" ]; then
 		row "7b. $nice rows: CSV→JSON vs Python csv+json" "$(fmt "$(stats "${T[@]}")" s)" "Python one-pass" "$(fmt "$(stats "${Y[@]}")" s)" "$(ratio "$(med "${Y[@]}")" "$(med "${T[@]}")")× faster" "" ""
@@ -245,9 +255,9 @@ phases() {
 # sync_runs NAME CONF COUNT: COUNT full syncs; their times into SYNC_T, phases into PH_NAME_phase.
 sync_runs() {
 	local name=$1 conf=$2 n=$3 i p t
-	SYNC_T=()
+	SYNC_T=() SYNC_FAILED=0
 	for i in $(seq "$n"); do
-		"$SYNC" -c "$conf" --force 2>"$B/sync.log" || { echo "sync failed: $(tail -n1 "$B/sync.log")" >&2; continue; }
+		"$SYNC" -c "$conf" --force 2>"$B/sync.log" || { echo "   sync failed: $(tail -n1 "$B/sync.log")" >&2; SYNC_FAILED=$((SYNC_FAILED + 1)); continue; }
 		SYNC_T+=("$(awk '/ sync done:/{d=$NF; gsub(/s/,"",d); print d}' "$B/sync.log")")
 		while read -r p t; do eval "PH_${name}_$p+=\" $t\""; done < <(phases "$B/sync.log")
 		# the peer, interleaved with the syncs (the same load on the machine)
@@ -277,13 +287,18 @@ for N in $SIZES; do
 		PEER_T=()
 		unset "${!PH_http_@}" "${!PH_browser_@}"
 		sync_runs http "$B/sync-http.conf" "$n"
-		TH=("${SYNC_T[@]}")
+		TH=("${SYNC_T[@]}") FH=$SYNC_FAILED
 		sync_runs browser "$B/sync-browser.conf" "$n"
-		TB=("${SYNC_T[@]}")
+		TB=("${SYNC_T[@]}") FB=$SYNC_FAILED
+		[ "${#TH[@]}" -gt 0 ] || TH=(0)
+		[ "${#TB[@]}" -gt 0 ] || TB=(0)
+		[ "${#PEER_T[@]}" -gt 0 ] || PEER_T=(0)
 		r8=$(ratio "$(med "${TH[@]}")" "$(med "${PEER_T[@]}")")
 		if [ "$N" -ge 1000000 ]; then goal="≤ 1.5×" met=$(meets "$r8" "<=" 1.5); else goal="" met=""; fi
+		[ "$FH" = 0 ] || met="**NO** ($FH of $n syncs failed)"
+		[ "$FB" = 0 ] || echo "   export_via = browser: $FB of $n syncs failed" >&2
 		row "8a. $nice rows: full sync, export_via = http (browser start to swapped cache)" "$(fmt "$(stats "${TH[@]}")" s)" "plain curl login + export POST to a file (bench/curl-export.sh)" "$(fmt "$(stats "${PEER_T[@]}")" s)" "${r8}×" "$goal" "$met"
-		row "8b. $nice rows: full sync, export_via = browser (its own download)" "$(fmt "$(stats "${TB[@]}")" s)" "export_via = http" "$(fmt "$(stats "${TH[@]}")" s)" "$(ratio "$(med "${TB[@]}")" "$(med "${TH[@]}")")×" "" ""
+		row "8b. $nice rows: full sync, export_via = browser (its own download)" "$(fmt "$(stats "${TB[@]}")" s)" "export_via = http" "$(fmt "$(stats "${TH[@]}")" s)" "$(ratio "$(med "${TB[@]}")" "$(med "${TH[@]}")")×" "" "$([ "$FB" = 0 ] || echo "**NO** ($FB of $n syncs failed)")"
 		[ "$N" = "$ROWS" ] && row "8c. $nice rows: full sync, export_via = http" "$(fmt "$(stats "${TH[@]}")" s)" "the seed's budget" "120–300 s" "$(ratio 120 "$(med "${TH[@]}")")× faster" "< 8 s" "$(meets "$(med "${TH[@]}")" "<" 8)"
 		phase_row "8d. $nice rows: phases, export_via = http (median; download: to the first byte; convert: the body streamed and converted)" http
 		phase_row "8e. $nice rows: phases, export_via = browser (median)" browser
