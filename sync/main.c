@@ -58,7 +58,7 @@ int sync_exit_code(enum sync_class cls)
 	for (i = 0; i < sizeof(exit_codes) / sizeof(exit_codes[0]); i++)
 		if (exit_codes[i].cls == cls)
 			return exit_codes[i].code;
-	return sync_exit_code(SC_WRITE); /* not reached: every class has its row */
+	return EXIT_WRITE; /* not reached: every class has its row */
 }
 
 static struct conf cf;
