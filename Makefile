@@ -10,10 +10,12 @@ SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 COMMON_SRC = common/conf.c common/log.c common/logsys.c common/cache.c common/priv.c \
              common/snapidx.c common/status.c
 CGI_SRC    = cgi/main.c cgi/req.c cgi/routes.c cgi/auth.c cgi/spawn.c cgi/sse.c cgi/limit.c cgi/query.c
-SYNC_LIB   = sync/csv.c sync/index.c sync/snap.c sync/gz.c sync/pma.c sync/browser.c sync/wd.c sync/proc.c sync/doctor.c
+SYNC_LIB   = sync/csv.c sync/index.c sync/snap.c sync/gz.c sync/pma.c sync/browser.c sync/wd.c \
+             sync/stream.c sync/proc.c sync/doctor.c
 SYNC_SRC   = sync/main.c $(SYNC_LIB)
 UNIT_SRC   = $(wildcard tests/unit/test_*.c) tests/unit/main.c
-UNIT_UNDER = $(COMMON_SRC) sync/csv.c sync/index.c sync/gz.c sync/snap.c sync/wd.c cgi/auth.c cgi/req.c cgi/limit.c cgi/query.c
+UNIT_UNDER = $(COMMON_SRC) sync/csv.c sync/index.c sync/gz.c sync/snap.c sync/wd.c sync/stream.c \
+             cgi/auth.c cgi/req.c cgi/limit.c cgi/query.c
 # tests/unit/test_snap.c injects faults into these calls.
 UNIT_WRAP  = $(foreach f,open write pwrite fsync futimens rename symlink mkdtemp,-Wl,--wrap=$(f))
 HDRS       = $(wildcard common/*.h cgi/*.h sync/*.h tests/unit/*.h)

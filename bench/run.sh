@@ -6,8 +6,10 @@ set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
 [ "${1:-}" = --quick ] && QUICK=1
-RUNS=5 ROWS=102052 WRK_D=10 WRK_RUNS=5
-if [ $QUICK = 1 ]; then RUNS=5 ROWS=20000 WRK_D=2 WRK_RUNS=3; fi
+RUNS=5 ROWS=102052 BIG=1000000 RUNS_BIG=3 WRK_D=10 WRK_RUNS=5
+if [ $QUICK = 1 ]; then RUNS=5 ROWS=20000 BIG=100000 RUNS_BIG=3 WRK_D=2 WRK_RUNS=3; fi
+# The full sync and the CSV import run at both sizes; BENCH_SYNC_ONLY=1 runs only those.
+SIZES="$ROWS $BIG"
 B=$TOP/bench/tmp
 if [ "$(id -u)" = 0 ] && ! runuser -u www-data -- test -x "$TOP/bench" 2>/dev/null; then B=/tmp/pmacache-bench; fi
 SYNC=$TOP/sync/pmacache-sync
@@ -54,11 +56,15 @@ PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 KEY=$(head -c 24 /dev/urandom | base64 | tr -d '=+/')
 ensure_pmacache_user
+# Started as root, the responders and the syncs run as pmacache: the folder is theirs.
+[ "$(id -u)" = 0 ] && chown pmacache:pmacache "$B"
 (umask 077; echo "$KEY" > "$B/api_keys")
 secret_file "$B/api_keys"
 # A sync that only holds the lock (fd 3) while the SSE rows run; killed by its pid file.
+# (pmacache start's key check, --check-keys, goes to the real sync.)
 cat > "$B/slow-sync" <<SH
 #!/bin/sh
+case " \$* " in *" --check-keys "*) exec "$SYNC" "\$@" ;; esac
 echo \$\$ > "$B/slow-sync.pid"
 exec sleep 120
 SH
@@ -93,10 +99,12 @@ location = /static/data_cache.json { alias $snap; default_type application/json;
 location = /static/small.json { alias $B/small.json; default_type application/json; }
 CONF
 chmod -R a+rX "$B"
+secret_file "$B/api_keys" # readable by the responders only: a world-readable key file is refused
 "$PMACACHE" -c "$B/pmacache.conf" start >/dev/null || exit 1
 H=(-H "X-API-Key: $KEY")
 tcurl() { curl -s -o /dev/null -w '%{time_total}\n' "$@"; }
 
+if [ "${BENCH_SYNC_ONLY:-0}" != 1 ]; then
 say "1-2. full body: pmacache, nginx static, Flask"
 export BENCH_CACHE_FILE=$snap BENCH_KEY_FILE=$B/api_keys
 FPORT=$(free_port)
@@ -194,55 +202,120 @@ done
 row "6a. responder peak RSS, 8 × /fetch-data" "$(fmt "$(stats "${X[@]}")" MB)" "goal" "10 MB" "$(ratio "$(med "${X[@]}")" 10)×" "≤ 10 MB" "$(meets "$(med "${X[@]}")" "<=" 10)"
 row "6b. responder peak RSS, 8 × streamed (refresh=true)" "$(fmt "$(stats "${Y[@]}")" MB)" "goal" "10 MB" "$(ratio "$(med "${Y[@]}")" 10)×" "≤ 10 MB" "$(meets "$(med "${Y[@]}")" "<=" 10)"
 
-say "7. CSV -> JSON: pmacache-sync --csv, Miller, Python csv+json"
-csvmb=$(awk -v s="$(stat -c %s "$B/orders.csv")" 'BEGIN{printf "%.0f MB", s/1e6}')
-T=() M=() TM=() MM=() Y=() YM=() C=()
-for i in $(seq $RUNS); do
-	{ /usr/bin/time -f '%e %M' "$SYNC" -c "$B/pmacache.conf" --csv "$B/orders.csv" --force 2>&1 >/dev/null; } > "$B/csv.log"
-	set -- $(tail -n1 "$B/csv.log")
-	T+=("$1"); TM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
-	C+=("$(awk '/ phase convert /{c=$NF} / phase swap /{s=$NF} END{gsub(/[()s]/,"",c); gsub(/[()s]/,"",s); printf "%.3f", s-c}' "$B/csv.log")")
-	set -- $( { /usr/bin/time -f '%e %M' mlr --icsv --ojson cat "$B/orders.csv" > "$B/mlr.json"; } 2>&1 | tail -n1)
-	M+=("$1"); MM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
-	set -- $( { /usr/bin/time -f '%e %M' python3 "$TOP/bench/csv2json.py" "$B/orders.csv" "$B/py.json"; } 2>&1 | tail -n1)
-	Y+=("$1"); YM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
-done
-rm -f "$B/mlr.json" "$B/py.json"
-r7=$(ratio "$(med "${M[@]}")" "$(med "${T[@]}")")
-row "7a. CSV→JSON ($csvmb; pmacache incl. gzip copy + fsync)" "$(fmt "$(stats "${T[@]}")" s)" "Miller mlr --icsv --ojson" "$(fmt "$(stats "${M[@]}")" s)" "${r7}× faster" "≥ 10× faster" "$(meets "$r7" ">=" 10)"
-row "7a'. CSV→JSON, the convert phase alone (from the sync's own phase times)" "$(fmt "$(stats "${C[@]}")" s)" "Miller mlr --icsv --ojson" "$(fmt "$(stats "${M[@]}")" s)" "$(ratio "$(med "${M[@]}")" "$(med "${C[@]}")")× faster" "≥ 10× faster" "$(meets "$(ratio "$(med "${M[@]}")" "$(med "${C[@]}")")" ">=" 10)"
-row "7b. CSV→JSON vs Python csv+json" "$(fmt "$(stats "${T[@]}")" s)" "Python one-pass" "$(fmt "$(stats "${Y[@]}")" s)" "$(ratio "$(med "${Y[@]}")" "$(med "${T[@]}")")× faster" "" ""
-row "7c. CSV→JSON peak RSS" "$(fmt "$(stats "${TM[@]}")" MB)" "Miller / Python" "$(med "${MM[@]}") MB / $(med "${YM[@]}") MB" "$(ratio "$(med "${MM[@]}")" "$(med "${TM[@]}")")× less than Miller" "≤ 16 MB" "$(meets "$(med "${TM[@]}")" "<=" 16)"
+fi # BENCH_SYNC_ONLY
 
-say "8. full sync of $ROWS rows from the demo phpMyAdmin through headless Chromium"
-"$PMACACHE" -c "$B/pmacache.conf" stop >/dev/null
-if bash "$TOP/scripts/pma-stack.sh" up "$B/stack" "$ROWS" >/dev/null; then
-	. "$B/stack/stack.env"
-	cat "$B/stack/pmacache-pma.conf" >> "$B/pmacache.conf"
-	"$SYNC" -c "$B/pmacache.conf" --force 2>/dev/null # warm-up: php-fpm's opcache
-	declare -A PH=()
-	TOT=()
+# Sections 7 and 8 run at each size of SIZES, side by side: the demo's table and a large one.
+for N in $SIZES; do
+	nice=$(printf "%'d" "$N")
+	say "7. CSV -> JSON at $nice rows: pmacache-sync --csv, Miller$([ "$N" = "$ROWS" ] && echo ", Python csv+json")"
+	csv=$B/orders.csv
+	if [ "$N" != "$ROWS" ]; then csv=$B/orders-$N.csv; "$GEN" -n "$N" csv > "$csv"; fi
+	csvmb=$(awk -v s="$(stat -c %s "$csv")" 'BEGIN{printf "%.0f MB", s/1e6}')
+	T=() M=() TM=() MM=() Y=() YM=() C=() failed=0
+	kill_slow
 	for i in $(seq $RUNS); do
-		"$SYNC" -c "$B/pmacache.conf" --force 2>"$B/sync.log" || { echo "sync failed: $(tail -n1 "$B/sync.log")" >&2; continue; }
-		# Phase starts from the log ("phase NAME ... (12.34s)"), first occurrence of each.
-		eval "$(awk '/ phase /{n=$5; t=$NF; gsub(/[()s]/,"",t); if(!(n in s)){s[n]=t; o[++k]=n}} / sync done:/{d=$NF; gsub(/s/,"",d)} END{for(i=1;i<=k;i++){e=(i<k)?s[o[i+1]]:d; printf "PH[%s]+=\" %.2f\";", o[i], e-s[o[i]]}; printf "TOT+=(%s);", d}' "$B/sync.log")"
+		if ! { /usr/bin/time -f '%e %M' "$SYNC" -c "$B/pmacache.conf" --csv "$csv" --force 2>&1 >/dev/null; } > "$B/csv.log"; then
+			echo "   --csv failed: $(grep -m1 ' error: ' "$B/csv.log")" >&2
+			failed=$((failed + 1))
+			continue
+		fi
+		set -- $(tail -n1 "$B/csv.log")
+		T+=("$1"); TM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
+		C+=("$(awk '/ phase convert /{if(c=="")c=$NF} / phase swap /{s=$NF} END{gsub(/[()s]/,"",c); gsub(/[()s]/,"",s); printf "%.3f", s-c}' "$B/csv.log")")
+		set -- $( { /usr/bin/time -f '%e %M' mlr --icsv --ojson cat "$csv" > "$B/mlr.json"; } 2>&1 | tail -n1)
+		M+=("$1"); MM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
+		rm -f "$B/mlr.json"
+		if [ "$N" = "$ROWS" ]; then
+			set -- $( { /usr/bin/time -f '%e %M' python3 "$TOP/bench/csv2json.py" "$csv" "$B/py.json"; } 2>&1 | tail -n1)
+			Y+=("$1"); YM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
+			rm -f "$B/py.json"
+		fi
 	done
-	parts=""
+	goal=10; [ "$N" -ge 1000000 ] && goal=6
+	[ "${#T[@]}" -gt 0 ] || T=(0) C=(0) TM=(0)
+	r7=$(ratio "$(med "${M[@]}")" "$(med "${T[@]}")")
+	met=$(meets "$r7" ">=" $goal)
+	[ "$failed" = 0 ] || met="**NO** ($failed of $RUNS imports failed)"
+	row "7a. $nice rows: CSV→JSON ($csvmb; pmacache incl. gzip copy + fsync)" "$(fmt "$(stats "${T[@]}")" s)" "Miller mlr --icsv --ojson" "$(fmt "$(stats "${M[@]}")" s)" "${r7}× faster" "≥ ${goal}× faster" "$met"
+	row "7a'. $nice rows: the convert phase alone (the sync's own phase times)" "$(fmt "$(stats "${C[@]}")" s)" "Miller mlr --icsv --ojson" "$(fmt "$(stats "${M[@]}")" s)" "$(ratio "$(med "${M[@]}")" "$(med "${C[@]}")")× faster" "" ""
+	if [ "$N" = "$ROWS" ]; then
+		row "7b. $nice rows: CSV→JSON vs Python csv+json" "$(fmt "$(stats "${T[@]}")" s)" "Python one-pass" "$(fmt "$(stats "${Y[@]}")" s)" "$(ratio "$(med "${Y[@]}")" "$(med "${T[@]}")")× faster" "" ""
+		row "7c. $nice rows: CSV→JSON peak RSS" "$(fmt "$(stats "${TM[@]}")" MB)" "Miller / Python" "$(med "${MM[@]}") MB / $(med "${YM[@]}") MB" "$(ratio "$(med "${MM[@]}")" "$(med "${TM[@]}")")× less than Miller" "≤ 16 MB" "$(meets "$(med "${TM[@]}")" "<=" 16)"
+	else
+		row "7c. $nice rows: CSV→JSON peak RSS" "$(fmt "$(stats "${TM[@]}")" MB)" "Miller" "$(med "${MM[@]}") MB" "$(ratio "$(med "${MM[@]}")" "$(med "${TM[@]}")")× less than Miller" "≤ 16 MB" "$(meets "$(med "${TM[@]}")" "<=" 16)"
+		rm -f "$csv"
+	fi
+done
+
+# phases LOG: "name seconds" per phase, from the log's "phase NAME ... (12.34s)" lines (the
+# first of each) to the next phase, the last one to "sync done".
+phases() {
+	awk '/ phase /{n=$5; t=$NF; gsub(/[()s]/,"",t); if(!(n in s)){s[n]=t; o[++k]=n}} / sync done:/{d=$NF; gsub(/s/,"",d)} END{for(i=1;i<=k;i++){e=(i<k)?s[o[i+1]]:d; printf "%s %.2f\n", o[i], e-s[o[i]]}}' "$1"
+}
+# sync_runs NAME CONF COUNT: COUNT full syncs; their times into SYNC_T, phases into PH_NAME_phase.
+sync_runs() {
+	local name=$1 conf=$2 n=$3 i p t
+	SYNC_T=() SYNC_FAILED=0
+	for i in $(seq "$n"); do
+		"$SYNC" -c "$conf" --force 2>"$B/sync.log" || { echo "   sync failed: $(tail -n1 "$B/sync.log")" >&2; SYNC_FAILED=$((SYNC_FAILED + 1)); continue; }
+		SYNC_T+=("$(awk '/ sync done:/{d=$NF; gsub(/s/,"",d); print d}' "$B/sync.log")")
+		while read -r p t; do eval "PH_${name}_$p+=\" $t\""; done < <(phases "$B/sync.log")
+		# the peer, interleaved with the syncs (the same load on the machine)
+		[ "$name" = http ] && PEER_T+=("$(bash "$TOP/bench/curl-export.sh" "$PMA_URL" "$PMA_USER" "$PMA_PASSWORD_FILE" "$PMA_DB" "$PMA_TABLE" "$B/peer.csv" | awk '{print $6}')")
+	done
+	rm -f "$B/peer.csv"
+}
+phase_row() { # label name
+	local p v parts=""
 	for p in starting login export download convert swap; do
-		[ -n "${PH[$p]:-}" ] && parts="$parts $p $(med ${PH[$p]})s,"
+		eval "v=\${PH_$2_$p:-}"
+		[ -n "$v" ] && parts="$parts $p $(med $v)s,"
 	done
-	row "8. full sync, browser start to swapped cache" "$(fmt "$(stats "${TOT[@]}")" s)" "the seed's budget" "120–300 s" "$(ratio 120 "$(med "${TOT[@]}")")× faster" "< 8 s" "$(meets "$(med "${TOT[@]}")" "<" 8)"
-	row "8. phases (median)" "${parts%,}" "" "" "" "" ""
-else
-	row "8. full sync" "demo stack did not start" "" "" "" "< 8 s" "**NO**"
-fi
+	row "$1" "${parts%,}" "" "" "" "" ""
+}
+
+"$PMACACHE" -c "$B/pmacache.conf" stop >/dev/null
+for N in $SIZES; do
+	nice=$(printf "%'d" "$N")
+	say "8. full sync of $nice rows from the demo phpMyAdmin through headless Chromium, and the plain-curl peer"
+	n=$RUNS; [ "$N" -ge 1000000 ] && n=$RUNS_BIG
+	if bash "$TOP/scripts/pma-stack.sh" up "$B/stack" "$N" >/dev/null; then
+		eval "$(grep '^PMA_' "$B/stack/stack.env")" # (its ROWS is not ours)
+		{ cat "$B/pmacache.conf"; cat "$B/stack/pmacache-pma.conf"; } > "$B/sync-http.conf"
+		sed 's/^min_rows_ratio = .*/&\nexport_via = browser/' "$B/sync-http.conf" > "$B/sync-browser.conf"
+		"$SYNC" -c "$B/sync-http.conf" --force 2>/dev/null # warm-up: php-fpm's opcache
+		PEER_T=()
+		unset "${!PH_http_@}" "${!PH_browser_@}"
+		sync_runs http "$B/sync-http.conf" "$n"
+		TH=("${SYNC_T[@]}") FH=$SYNC_FAILED
+		sync_runs browser "$B/sync-browser.conf" "$n"
+		TB=("${SYNC_T[@]}") FB=$SYNC_FAILED
+		[ "${#TH[@]}" -gt 0 ] || TH=(0)
+		[ "${#TB[@]}" -gt 0 ] || TB=(0)
+		[ "${#PEER_T[@]}" -gt 0 ] || PEER_T=(0)
+		r8=$(ratio "$(med "${TH[@]}")" "$(med "${PEER_T[@]}")")
+		if [ "$N" -ge 1000000 ]; then goal="≤ 1.5×" met=$(meets "$r8" "<=" 1.5); else goal="" met=""; fi
+		[ "$FH" = 0 ] || met="**NO** ($FH of $n syncs failed)"
+		[ "$FB" = 0 ] || echo "   export_via = browser: $FB of $n syncs failed" >&2
+		row "8a. $nice rows: full sync, export_via = http (browser start to swapped cache)" "$(fmt "$(stats "${TH[@]}")" s)" "plain curl login + export POST to a file (bench/curl-export.sh)" "$(fmt "$(stats "${PEER_T[@]}")" s)" "${r8}×" "$goal" "$met"
+		row "8b. $nice rows: full sync, export_via = browser (its own download)" "$(fmt "$(stats "${TB[@]}")" s)" "export_via = http" "$(fmt "$(stats "${TH[@]}")" s)" "$(ratio "$(med "${TB[@]}")" "$(med "${TH[@]}")")×" "" "$([ "$FB" = 0 ] || echo "**NO** ($FB of $n syncs failed)")"
+		[ "$N" = "$ROWS" ] && row "8c. $nice rows: full sync, export_via = http" "$(fmt "$(stats "${TH[@]}")" s)" "the seed's budget" "120–300 s" "$(ratio 120 "$(med "${TH[@]}")")× faster" "< 8 s" "$(meets "$(med "${TH[@]}")" "<" 8)"
+		phase_row "8d. $nice rows: phases, export_via = http (median; download: to the first byte; convert: the body streamed and converted)" http
+		phase_row "8e. $nice rows: phases, export_via = browser (median)" browser
+	else
+		row "8. $nice rows: full sync" "demo stack did not start" "" "" "" "" "**NO**"
+	fi
+	bash "$TOP/scripts/pma-stack.sh" down "$B/stack" >/dev/null 2>&1
+	rm -rf "$B/stack"
+done
 
 cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
 {
 	echo "# pmacache benchmark results"
 	echo
 	echo "$(date -u +%Y-%m-%d), $(nproc) cores ($cpu), $(free -g | awk '/Mem:/{print $2}') GiB, Debian $(cat /etc/debian_version)."
-	echo "Mode: $([ $QUICK = 1 ] && echo quick || echo full), $ROWS orders, $RUNS runs per row (wrk: $WRK_RUNS × ${WRK_D}s, 2 threads, 64 connections)."
+	echo "Mode: $([ $QUICK = 1 ] && echo quick || echo full), $ROWS orders ($BIG in the rows that say so), $RUNS runs per row ($RUNS_BIG per full sync at $BIG rows; wrk: $WRK_RUNS × ${WRK_D}s, 2 threads, 64 connections)."
+	[ -n "${BENCH_NOTE:-}" ] && echo "$BENCH_NOTE"
 	echo "Every figure is the median (min–max); the ratio compares medians measured in this same run."
 	echo
 	echo "| measurement | pmacache | peer | peer figure | ratio | goal | met |"

@@ -62,6 +62,7 @@ static const struct conf_key conf_keys[] = {
     {"chromedriver", CT_PATH, S(chromedriver), 0, 0, "/usr/bin/chromedriver", 0},
     {"chromium", CT_PATH, S(chromium), 0, 0, "/usr/bin/chromium", 0},
     {"webdriver_url", CT_STR, S(webdriver_url), 0, 0, "", 0},
+    {"export_via", CT_STR, S(export_via), 0, 0, "http", 0},
 };
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -391,6 +392,11 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	}
 	if (c->webdriver_url[0] && strncmp(c->webdriver_url, "http://", 7) != 0) {
 		errf(err, errlen, "%s: key 'webdriver_url': must start with http://", c->path);
+		goto out;
+	}
+	if (strcmp(c->export_via, "http") != 0 && strcmp(c->export_via, "browser") != 0) {
+		errf(err, errlen, "%s: key 'export_via': expected http or browser, got '%s'",
+		     c->path, c->export_via);
 		goto out;
 	}
 	rc = 0;

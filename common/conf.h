@@ -51,6 +51,9 @@ struct conf {
 	char chromedriver[CONF_PATH];
 	char chromium[CONF_PATH];
 	char webdriver_url[1024];
+	/* How the export arrives: "http" (libcurl POSTs the form the browser filled, with its
+	 * cookies, and the body streams into the conversion) or "browser" (its own download) */
+	char export_via[16];
 };
 
 /*

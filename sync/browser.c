@@ -33,10 +33,10 @@ static const struct {
 	const char *says;
 	int with_error;
 } exits[] = {
-    {WD_KIND_UNREACHABLE, EXIT_PMA, "phpMyAdmin unreachable", 0},
-    {WD_KIND_TIMEOUT, EXIT_PMA, "phpMyAdmin did not answer in time", 0},
-    {WD_KIND_BROWSER, EXIT_BROWSER, "the browser failed", 1},
-    {WD_KIND_DRIVER, EXIT_BROWSER, "chromedriver", 0},
+    {WD_KIND_UNREACHABLE, SC_UNREACHABLE, "phpMyAdmin unreachable", 0},
+    {WD_KIND_TIMEOUT, SC_UNREACHABLE, "phpMyAdmin did not answer in time", 0},
+    {WD_KIND_BROWSER, SC_BROWSER, "the browser failed", 1},
+    {WD_KIND_DRIVER, SC_DRIVER, "chromedriver", 0},
     {WD_KIND_STEP, 0, NULL, 1},
 };
 
@@ -75,11 +75,11 @@ int browser_fail(struct browser *b, int rc, int code, const char *what)
 	if (stop) {
 		snprintf(b->err, b->errlen, "%s: %s", what,
 		         stop == 1 ? "sync_timeout passed" : "stopped by a signal");
-		return EXIT_TIMEOUT;
+		return SC_OF_STOP(stop);
 	}
 	if (browser_driver_died(b)) {
 		snprintf(b->err, b->errlen, "%s: chromedriver died", what);
-		return EXIT_BROWSER;
+		return SC_DRIVER;
 	}
 	for (i = 0; exits[i].kind != kind && exits[i].kind != WD_KIND_STEP; i++)
 		;
@@ -102,7 +102,7 @@ static int start_driver(struct browser *b, const struct conf *c)
 
 	if (port < 0) {
 		snprintf(b->err, b->errlen, "no free loopback port for chromedriver");
-		return EXIT_BROWSER;
+		return SC_DRIVER;
 	}
 	snprintf(portarg, sizeof(portarg), "--port=%d", port);
 	snprintf(home, sizeof(home), "HOME=%s/home", b->dir);
@@ -111,24 +111,23 @@ static int start_driver(struct browser *b, const struct conf *c)
 	b->driver = proc_start(c->chromedriver, argv, envp, log, b->err, b->errlen);
 	if (b->driver < 0) {
 		b->driver = 0;
-		return EXIT_BROWSER;
+		return SC_DRIVER;
 	}
 	snprintf(b->wd.base, sizeof(b->wd.base), "http://127.0.0.1:%d", port);
 	for (waited = 0; waited < DRIVER_READY_MS; waited += DRIVER_POLL_MS) {
 		if (wd_ready(&b->wd))
-			return EXIT_OK;
+			return SC_OK;
 		if (browser_driver_died(b)) {
 			snprintf(b->err, b->errlen, "chromedriver %s exited at start (see its log)",
 			         c->chromedriver);
-			return EXIT_BROWSER;
+			return SC_DRIVER;
 		}
 		if (stopping(b))
-			return browser_fail(b, WD_ETRANSPORT, EXIT_BROWSER,
-			                    "starting chromedriver");
+			return browser_fail(b, WD_ETRANSPORT, SC_DRIVER, "starting chromedriver");
 		sleep_ms(DRIVER_POLL_MS);
 	}
 	snprintf(b->err, b->errlen, "chromedriver did not get ready on %s", b->wd.base);
-	return EXIT_BROWSER;
+	return SC_DRIVER;
 }
 
 /*
@@ -230,15 +229,15 @@ static int make_dirs(struct browser *b, const struct conf *c)
 	if (mkdtemp(b->dir) == NULL) {
 		snprintf(b->err, b->errlen, "%s: %s", b->dir, strerror(errno));
 		b->dir[0] = '\0';
-		return EXIT_WRITE;
+		return SC_WRITE;
 	}
 	snprintf(b->dl, sizeof(b->dl), "%s/downloads", b->dir);
 	snprintf(home, sizeof(home), "%s/home", b->dir);
 	if (mkdir(b->dl, 0700) < 0 || mkdir(home, 0700) < 0) {
 		snprintf(b->err, b->errlen, "%s: %s", b->dl, strerror(errno));
-		return EXIT_WRITE;
+		return SC_WRITE;
 	}
-	return EXIT_OK;
+	return SC_OK;
 }
 
 int browser_start(struct browser *b, const struct conf *c, volatile sig_atomic_t *stop, char *err,
@@ -253,28 +252,28 @@ int browser_start(struct browser *b, const struct conf *c, volatile sig_atomic_t
 	b->errlen = errlen;
 	if (wd_init(&b->wd, c->webdriver_url) != WD_OK) {
 		snprintf(err, errlen, "%s", b->wd.message);
-		return EXIT_BROWSER;
+		return SC_BROWSER;
 	}
 	if (stop) {
 		b->wd.abort = stop_flag;
 		b->wd.abort_arg = (void *)stop;
 	}
-	if ((code = make_dirs(b, c)) != EXIT_OK)
+	if ((code = make_dirs(b, c)) != SC_OK)
 		return code;
-	if (c->webdriver_url[0] == '\0' && (code = start_driver(b, c)) != EXIT_OK)
+	if (c->webdriver_url[0] == '\0' && (code = start_driver(b, c)) != SC_OK)
 		return code;
 	if ((caps = capabilities(b, c)) == NULL) {
 		snprintf(err, errlen, "starting Chromium: out of memory");
-		return EXIT_BROWSER;
+		return SC_BROWSER;
 	}
 	rc = wd_new_session(&b->wd, caps);
 	json_object_put(caps);
 	if (rc != WD_OK) {
-		code = browser_fail(b, rc, EXIT_BROWSER, "starting Chromium");
-		return code == EXIT_PMA ? EXIT_BROWSER : code;
+		code = browser_fail(b, rc, SC_BROWSER, "starting Chromium");
+		return code == SC_UNREACHABLE || code == SC_PMA ? SC_BROWSER : code;
 	}
 	log_debug("browser: session %s in %s", b->wd.session, b->dir);
-	return EXIT_OK;
+	return SC_OK;
 }
 
 void browser_stop(struct browser *b)

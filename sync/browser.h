@@ -2,7 +2,7 @@
  * browser: the lifecycle of the browser the sync drives. Starts chromedriver (unless
  * webdriver_url names one) and a headless Chromium session in a temp folder of its own,
  * ends them, reaps what is left, and says what a failed WebDriver command means as an exit
- * code. What the browser does once started is pma.c's.
+ * class (enum sync_class). What the browser does once started is pma.c's.
  */
 #ifndef PMACACHE_BROWSER_H
 #define PMACACHE_BROWSER_H
@@ -26,7 +26,7 @@ struct browser {
 
 /*
  * Make b->dir, start the driver and a session. stop is polled during every wait. Returns an
- * enum sync_exit code, with the reason in err. On any return, browser_stop(b) ends what was
+ * enum sync_class, with the reason in err. On any return, browser_stop(b) ends what was
  * started; the caller removes b->dir (proc_rmtree) once done with the download.
  */
 int browser_start(struct browser *b, const struct conf *c, volatile sig_atomic_t *stop, char *err,
@@ -39,9 +39,9 @@ void browser_stop(struct browser *b);
 int browser_driver_died(struct browser *b);
 
 /*
- * A failed command (rc from wd.h) of the step what: the message goes to err, the exit code
- * comes back. A stop, a dead driver and the browser's own failures have their own codes;
- * other failures are the step's, code.
+ * A failed command (rc from wd.h) of the step what: the message goes to err, its class
+ * (enum sync_class) comes back. A stop, a dead driver and the browser's own failures have
+ * their own classes; other failures are the step's, code.
  */
 int browser_fail(struct browser *b, int rc, int code, const char *what);
 

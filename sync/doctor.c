@@ -256,12 +256,12 @@ static void check_login(const struct conf *c)
 		return;
 	code = pma_check_login(c, tmpdir, sizeof(tmpdir), err, sizeof(err));
 	proc_rmtree(tmpdir);
-	if (code == EXIT_OK)
+	if (code == SC_OK)
 		line(1, "phpMyAdmin login as %s works, and %s.%s has an export page", c->pma_user,
 		     c->pma_db, c->pma_table);
 	else
 		line(0, "phpMyAdmin login as %s, table %s.%s: %s (exit %d: see pmacache-sync(8))",
-		     c->pma_user, c->pma_db, c->pma_table, err, code);
+		     c->pma_user, c->pma_db, c->pma_table, err, sync_exit_code(code));
 }
 
 /* Whether the user (uid, its groups) may search (x) or read (r) the folder st describes. */

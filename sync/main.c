@@ -11,6 +11,7 @@
 #include "pma.h"
 #include "proc.h"
 #include "snap.h"
+#include "stream.h"
 #include "sync.h"
 
 #include <errno.h>
@@ -28,6 +29,38 @@
 #include <unistd.h>
 
 volatile sig_atomic_t sync_stop;
+
+/* Every failure's class, and the exit code it ends the sync with (README, pmacache-sync(8)).
+ * The one place a class becomes an exit code. */
+static const struct {
+	enum sync_class cls;
+	enum sync_exit code;
+} exit_codes[] = {
+    {SC_OK, EXIT_OK},           {SC_CONFIG, EXIT_CONFIG},
+    {SC_DRIVER, EXIT_BROWSER},  {SC_BROWSER, EXIT_BROWSER},
+    {SC_LOGIN, EXIT_LOGIN},     {SC_UNREACHABLE, EXIT_PMA},
+    {SC_PMA, EXIT_PMA},         {SC_EXPORT, EXIT_EXPORT},
+    {SC_CUT, EXIT_EXPORT},      {SC_INVALID, EXIT_VALIDATION},
+    {SC_WRITE, EXIT_WRITE},     {SC_RUNNING, EXIT_RUNNING},
+    {SC_TIMEOUT, EXIT_TIMEOUT}, {SC_STOPPED, EXIT_TIMEOUT},
+};
+
+/* The class of what snap_build said (SNAP_EINPUT: the input's own class, asked for apart). */
+static const enum sync_class snap_classes[] = {
+    [SNAP_OK] = SC_OK,         [SNAP_EINVALID] = SC_INVALID,
+    [SNAP_EWRITE] = SC_WRITE,  [SNAP_ESTOPPED] = SC_TIMEOUT,
+    [SNAP_EINPUT] = SC_EXPORT,
+};
+
+int sync_exit_code(enum sync_class cls)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(exit_codes) / sizeof(exit_codes[0]); i++)
+		if (exit_codes[i].cls == cls)
+			return exit_codes[i].code;
+	return EXIT_WRITE; /* not reached: every class has its row */
+}
 
 static struct conf cf;
 static int tty;
@@ -101,8 +134,19 @@ static void usage(void)
 	                "       pmacache-sync [-c FILE] --check [--login]\n");
 }
 
-static int finish(int code, const char *error, long long rows)
+/* snap's input_end for a streamed export: whether its transfer ended whole; the class goes
+ * to stream_cls. */
+static enum sync_class stream_cls;
+
+static int stream_input_end(void *arg, char *err, size_t errlen)
 {
+	stream_cls = (enum sync_class)stream_verdict(arg, err, errlen);
+	return stream_cls != SC_OK;
+}
+
+static int finish(enum sync_class cls, const char *error, long long rows)
+{
+	int code = sync_exit_code(cls);
 	char err[512] = "";
 
 	if (tty)
@@ -131,16 +175,20 @@ int main(int argc, char **argv)
 	    {"login", no_argument, NULL, 'l'},        {"check-keys", no_argument, NULL, 'K'},
 	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	const char *conf_path = NULL, *csv_path = NULL;
-	char err[1024], csv_tmp[4096] = "", browser_dir[4096] = "";
+	char err[1024];
 	struct rlimit nocore = {0, 0};
 	struct pma_hooks ph = {&sync_stop, snap_phase, NULL};
 	struct snap_opts so;
 	struct snap_result sr;
+	struct pma_out px;
+	enum snap_fail sf;
+	enum sync_class cls;
 	struct sigaction sa;
-	int ch, force = 0, check = 0, lock_fd = -1, csv_fd = -1, code;
+	int ch, force = 0, check = 0, lock_fd = -1, csv_fd = -1;
 	enum log_level lvl = LOG_INFO;
 
 	status_run_begin(&run);
+	memset(&px, 0, sizeof(px));
 	while ((ch = getopt_long(argc, argv, "c:fvh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -169,15 +217,15 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage();
-			return EXIT_OK;
+			return sync_exit_code(SC_OK);
 		default:
 			usage();
-			return EXIT_CONFIG;
+			return sync_exit_code(SC_CONFIG);
 		}
 	}
 	if (optind != argc) {
 		usage();
-		return EXIT_CONFIG;
+		return sync_exit_code(SC_CONFIG);
 	}
 	log_init("pmacache-sync", lvl);
 	umask(027);
@@ -193,38 +241,38 @@ int main(int argc, char **argv)
 		 * still say why this sync never started. */
 		if (lock_fd >= 0 && cache_sync_holds(lock_fd) &&
 		    cache_dir_of_lock(lock_fd, cf.cache_dir, sizeof(cf.cache_dir)))
-			return finish(EXIT_CONFIG, err, -1);
+			return finish(SC_CONFIG, err, -1);
 		log_err("%s", err);
-		return EXIT_CONFIG;
+		return sync_exit_code(SC_CONFIG);
 	}
 	if (!check)
 		log_syslog(cf.log_syslog);
 	/* Started as root (cron, a shell): become the configured user before anything else. */
 	if (priv_drop(&cf, err, sizeof(err)) < 0) {
 		if (lock_fd >= 0 && cache_sync_holds(lock_fd)) /* started by /refresh: say so */
-			return finish(EXIT_CONFIG, err, -1);
+			return finish(SC_CONFIG, err, -1);
 		log_err("%s", err);
-		return EXIT_CONFIG;
+		return sync_exit_code(SC_CONFIG);
 	}
 	if (check) /* the doctor: one line per check, OK or FAIL with the fix */
 		return doctor_run(&cf, check == 3   ? DOCTOR_KEYS
 		                       : check == 2 ? DOCTOR_LOGIN
 		                                    : DOCTOR_ALL)
-		           ? EXIT_CONFIG
-		           : EXIT_OK;
+		           ? sync_exit_code(SC_CONFIG)
+		           : sync_exit_code(SC_OK);
 	if (cache_mkdir(cf.cache_dir, 0750) < 0) {
 		errf(err, sizeof(err), "cache_dir %s: %s", cf.cache_dir, strerror(errno));
 		if (lock_fd >= 0 && cache_sync_holds(lock_fd)) /* started by /refresh: say so */
-			return finish(EXIT_WRITE, err, -1);
+			return finish(SC_WRITE, err, -1);
 		log_err("%s", err);
-		return EXIT_WRITE;
+		return sync_exit_code(SC_WRITE);
 	}
 
 	/* Single flight: the responder hands over the lock it took; cron and CLI take it here. */
 	if (lock_fd >= 0) {
 		if (!cache_sync_holds(lock_fd)) {
 			log_err("--lock-fd %d: not the sync lock: %s", lock_fd, strerror(errno));
-			return EXIT_CONFIG;
+			return sync_exit_code(SC_CONFIG);
 		}
 		fcntl(lock_fd, F_SETFD, FD_CLOEXEC);
 	} else {
@@ -233,10 +281,10 @@ int main(int argc, char **argv)
 			break;
 		case 1:
 			log_err("already running: another sync holds %s/sync.lock", cf.cache_dir);
-			return EXIT_RUNNING;
+			return sync_exit_code(SC_RUNNING);
 		default:
 			log_err("%s", err);
-			return EXIT_WRITE;
+			return sync_exit_code(SC_WRITE);
 		}
 	}
 
@@ -266,7 +314,7 @@ int main(int argc, char **argv)
 		 * opened without waiting for its writer, to be refused). */
 		if ((csv_fd = open(csv_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
 			snprintf(err, sizeof(err), "%s: %s", csv_path, strerror(errno));
-			return finish(EXIT_CONFIG, err, -1);
+			return finish(SC_CONFIG, err, -1);
 		}
 		if (fstat(csv_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 			snprintf(err, sizeof(err),
@@ -274,26 +322,30 @@ int main(int argc, char **argv)
 			         "input)",
 			         csv_path);
 			close(csv_fd);
-			return finish(EXIT_CONFIG, err, -1);
+			return finish(SC_CONFIG, err, -1);
 		}
 		fcntl(csv_fd, F_SETFL, fcntl(csv_fd, F_GETFL) & ~O_NONBLOCK);
 	} else {
 		if (!conf_has_pma(&cf))
-			return finish(EXIT_CONFIG,
+			return finish(SC_CONFIG,
 			              "phpMyAdmin is not configured: set pma_url, pma_user, "
 			              "pma_password_file, pma_db and pma_table, or give --csv FILE",
 			              -1);
-		code = pma_export(&cf, &ph, browser_dir, sizeof(browser_dir), csv_tmp,
-		                  sizeof(csv_tmp), err, sizeof(err));
-		if (code == EXIT_OK && (csv_fd = open(csv_tmp, O_RDONLY | O_CLOEXEC)) < 0) {
-			snprintf(err, sizeof(err), "%s: %s", csv_tmp, strerror(errno));
-			code = EXIT_EXPORT;
+		cls = pma_export(&cf, &ph, &px, err, sizeof(err));
+		if (cls == SC_OK && px.stream) {
+			csv_fd = stream_fd(px.stream);
+			csv_path = "the export";
+		} else if (cls == SC_OK) {
+			if ((csv_fd = open(px.csv_path, O_RDONLY | O_CLOEXEC)) < 0) {
+				errf(err, sizeof(err), "%s: %s", px.csv_path, strerror(errno));
+				cls = SC_EXPORT;
+			}
+			csv_path = px.csv_path;
 		}
-		if (code != EXIT_OK) {
-			proc_rmtree(browser_dir);
-			return finish(code, err, -1);
+		if (cls != SC_OK) {
+			proc_rmtree(px.tmpdir);
+			return finish(cls, err, -1);
 		}
-		csv_path = csv_tmp;
 	}
 
 	memset(&so, 0, sizeof(so));
@@ -307,33 +359,40 @@ int main(int argc, char **argv)
 	cache_set_keep(cf.keep_snapshots);
 	so.stop = &sync_stop;
 	so.phase = snap_phase;
-	switch (snap_build(csv_fd, csv_path, &so, &sr, err, sizeof(err))) {
-	case SNAP_OK:
-		code = EXIT_OK;
-		break;
-	case SNAP_EINVALID:
-		code = EXIT_VALIDATION;
-		break;
-	case SNAP_ESTOPPED: {
+	if (px.stream) { /* nothing is published unless the transfer ended whole */
+		so.input_end = stream_input_end;
+		so.input_arg = px.stream;
+	}
+	sf = snap_build(csv_fd, csv_path, &so, &sr, err, sizeof(err));
+	cls = sf == SNAP_EINPUT ? stream_cls : snap_classes[sf];
+	if (sf == SNAP_ESTOPPED) {
 		char what[sizeof(err)];
 		snprintf(what, sizeof(what), "%s", err);
+		cls = SC_OF_STOP(sync_stop);
 		if (sync_stop == 1)
 			errf(err, sizeof(err), "sync_timeout (%d s) passed: %s", cf.sync_timeout,
 			     what);
 		else
 			errf(err, sizeof(err), "stopped by a signal: %s", what);
-		code = EXIT_TIMEOUT;
-		break;
 	}
-	default:
-		code = EXIT_WRITE;
-	}
-	if (csv_fd != STDIN_FILENO)
+	if (px.stream) {
+		char serr[sizeof(err)];
+		long long got;
+		/* A transfer that failed (cut, ...) is why the converter saw a broken CSV. */
+		int v = stream_end(px.stream, &got, serr, sizeof(serr));
+		if (sf == SNAP_EINVALID && v > SC_OK) {
+			log_info("the converter's view: %s", err);
+			snprintf(err, sizeof(err), "%s", serr);
+			cls = (enum sync_class)v;
+		}
+		log_info("export: %lld bytes streamed into the conversion (%.2fs)", got, elapsed());
+	} else if (csv_fd != STDIN_FILENO) {
 		close(csv_fd);
-	proc_rmtree(browser_dir);
-	if (code == EXIT_OK && sync_stop) {
+	}
+	proc_rmtree(px.tmpdir);
+	if (cls == SC_OK && sync_stop) {
 		/* Published already: report success; the stop came too late to matter. */
 		log_warn("stop requested after the swap");
 	}
-	return finish(code, err, sr.rows);
+	return finish(cls, err, sr.rows);
 }

@@ -3,6 +3,7 @@
 #include "../common/log.h"
 #include "../common/priv.h"
 #include "browser.h"
+#include "stream.h"
 #include "sync.h"
 #include "wd.h"
 
@@ -235,7 +236,7 @@ static int not_pma(struct pma *p, const struct page *pg, const char *what)
 {
 	snprintf(p->err, p->errlen, "%s: phpMyAdmin is failing: %s shows '%s' (%.100s)", what,
 	         pg->url, pg->title, pg->text);
-	return EXIT_PMA;
+	return SC_PMA;
 }
 
 /* Run script, which returns "" or what went wrong; a non-empty answer goes to msg. */
@@ -271,26 +272,26 @@ static int login(struct pma *p, const char *url, const char *user, const char *p
 
 	phase(p, "login", -1);
 	if ((rc = wd_navigate(&p->b->wd, url)) != WD_OK)
-		return wd_fail(p, rc, EXIT_PMA, "opening phpMyAdmin");
+		return wd_fail(p, rc, SC_PMA, "opening phpMyAdmin");
 	if ((rc = page_state(p, &pg)) != WD_OK)
-		return wd_fail(p, rc, EXIT_BROWSER, "reading the login page");
+		return wd_fail(p, rc, SC_BROWSER, "reading the login page");
 	if (strncmp(pg.url, "chrome-error:", 13) == 0) {
 		snprintf(p->err, p->errlen, "opening phpMyAdmin: unreachable at %s", p->c->pma_url);
-		return EXIT_PMA;
+		return SC_UNREACHABLE;
 	}
 	if (!pg.user)
 		return not_pma(p, &pg, "opening phpMyAdmin: no login form");
 	/* A fresh profile has no remembered user: the fields start empty, no clear needed. */
 	if ((rc = wd_find(&p->b->wd, "#input_username", id, sizeof(id))) != WD_OK ||
 	    (rc = wd_send_keys(&p->b->wd, id, user)) != WD_OK)
-		return wd_fail(p, rc, EXIT_PMA, "typing the user name");
+		return wd_fail(p, rc, SC_PMA, "typing the user name");
 	if ((rc = wd_find(&p->b->wd, "#input_password", id, sizeof(id))) != WD_OK ||
 	    (rc = wd_send_keys(&p->b->wd, id, pw)) != WD_OK)
-		return wd_fail(p, rc, EXIT_PMA, "typing the password");
+		return wd_fail(p, rc, SC_PMA, "typing the password");
 	if ((rc = wd_find(&p->b->wd, "#input_go", id, sizeof(id))) != WD_OK ||
 	    (rc = wd_execute(&p->b->wd, mark_js, NULL, NULL)) != WD_OK ||
 	    (rc = wd_click(&p->b->wd, id)) != WD_OK)
-		return wd_fail(p, rc, EXIT_PMA, "submitting the login form");
+		return wd_fail(p, rc, SC_PMA, "submitting the login form");
 
 	/* One login: wait for the navigation panel, or for the login error. */
 	until = now_ms() + LOGIN_WAIT_MS;
@@ -299,16 +300,16 @@ static int login(struct pma *p, const char *url, const char *user, const char *p
 		if ((rc = page_state(p, &pg)) != WD_OK) {
 			if (replacing(p, rc))
 				goto again;
-			return wd_fail(p, rc, EXIT_PMA, "waiting for the login");
+			return wd_fail(p, rc, SC_PMA, "waiting for the login");
 		}
 		if (pg.nav && !pg.loginform) {
 			log_debug("logged in: %s", pg.url);
-			return EXIT_OK;
+			return SC_OK;
 		}
 		if (pg.error[0]) {
 			snprintf(p->err, p->errlen, "phpMyAdmin rejected the login of '%s': %s",
 			         user, pg.error);
-			return EXIT_LOGIN;
+			return SC_LOGIN;
 		}
 		if (!pg.loginform && !pg.user && !pg.nav)
 			return not_pma(p, &pg, "after the login");
@@ -326,20 +327,20 @@ static int login(struct pma *p, const char *url, const char *user, const char *p
 				    "the login did not start: %d submissions of the login form, "
 				    "each leaving the login page unchanged for %d s",
 				    LOGIN_ATTEMPTS, LOGIN_CONFIRM_MS / 1000);
-				return EXIT_PMA;
+				return SC_PMA;
 			}
 			if ((rc = run_js(p, login_submit_js, msg, sizeof(msg))) != WD_OK)
-				return wd_fail(p, rc, EXIT_PMA, "submitting the login form");
+				return wd_fail(p, rc, SC_PMA, "submitting the login form");
 			resubmit = now_ms() + LOGIN_CONFIRM_MS;
 		}
 	again:
 		sleep_ms(POLL_MS);
 	}
 	if (stopping(p))
-		return wd_fail(p, WD_ETRANSPORT, EXIT_PMA, "waiting for the login");
+		return wd_fail(p, WD_ETRANSPORT, SC_PMA, "waiting for the login");
 	snprintf(p->err, p->errlen, "the login did not complete within %d s (%s)",
 	         LOGIN_WAIT_MS / 1000, pg.url);
-	return EXIT_LOGIN;
+	return SC_LOGIN;
 }
 
 /* Set the export form: custom, CSV, all rows, column names, as a file, uncompressed, in
@@ -541,7 +542,7 @@ static int ends_with_eol(struct pma *p, const char *file, long long size)
 		snprintf(p->err, p->errlen, "%s: %s", file, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		return EXIT_EXPORT;
+		return SC_EXPORT;
 	}
 	close(fd);
 	if (size > 0 && c != '\n') {
@@ -549,9 +550,9 @@ static int ends_with_eol(struct pma *p, const char *file, long long size)
 		         "%s: the export ends without a line end, after %lld bytes (is the export "
 		         "truncated?)",
 		         file, size);
-		return EXIT_VALIDATION;
+		return SC_INVALID;
 	}
-	return EXIT_OK;
+	return SC_OK;
 }
 
 /* The export was answered with a page that replaced the export form. */
@@ -559,12 +560,12 @@ static int export_page(struct pma *p, const struct page *pg)
 {
 	if (pg->user || pg->loginform) {
 		snprintf(p->err, p->errlen, "the export asked for a login again");
-		return EXIT_LOGIN;
+		return SC_LOGIN;
 	}
 	if (pg->nav || pg->error[0]) {
 		snprintf(p->err, p->errlen, "the export failed: phpMyAdmin shows '%s'",
 		         pg->error[0] ? pg->error : pg->text);
-		return EXIT_EXPORT;
+		return SC_EXPORT;
 	}
 	return not_pma(p, pg, "exporting");
 }
@@ -576,23 +577,23 @@ static int open_export_page(struct pma *p, const char *url)
 	int rc;
 
 	if ((rc = page_state(p, &pg)) != WD_OK)
-		return wd_fail(p, rc, EXIT_BROWSER, "reading the export page");
+		return wd_fail(p, rc, SC_BROWSER, "reading the export page");
 	if (!pg.go && pg.nav) { /* logged in, but phpMyAdmin went to its start page */
 		if ((rc = wd_navigate(&p->b->wd, url)) != WD_OK)
-			return wd_fail(p, rc, EXIT_PMA, "opening the export page");
+			return wd_fail(p, rc, SC_PMA, "opening the export page");
 		if ((rc = page_state(p, &pg)) != WD_OK)
-			return wd_fail(p, rc, EXIT_BROWSER, "reading the export page");
+			return wd_fail(p, rc, SC_BROWSER, "reading the export page");
 	}
 	if (pg.go)
-		return EXIT_OK;
+		return SC_OK;
 	if (pg.user || pg.loginform) {
 		snprintf(p->err, p->errlen, "the export page asked for a login again");
-		return EXIT_LOGIN;
+		return SC_LOGIN;
 	}
 	if (pg.nav) {
 		snprintf(p->err, p->errlen, "no export form for %s.%s: %s", p->c->pma_db,
 		         p->c->pma_table, pg.error[0] ? pg.error : pg.text);
-		return EXIT_EXPORT;
+		return SC_EXPORT;
 	}
 	return not_pma(p, &pg, "opening the export page");
 }
@@ -604,14 +605,14 @@ static int fill_form(struct pma *p, char *at, size_t atlen)
 	int rc;
 
 	if ((rc = run_js(p, export_form_js, missing, sizeof(missing))) != WD_OK)
-		return wd_fail(p, rc, EXIT_EXPORT, "setting the export options");
+		return wd_fail(p, rc, SC_EXPORT, "setting the export options");
 	if (missing[0]) {
 		snprintf(p->err, p->errlen, "the export form lacks: %s", missing);
-		return EXIT_EXPORT;
+		return SC_EXPORT;
 	}
 	if ((rc = run_js(p, arm_js, at, atlen)) != WD_OK)
-		return wd_fail(p, rc, EXIT_EXPORT, "finding the Export button");
-	return EXIT_OK;
+		return wd_fail(p, rc, SC_EXPORT, "finding the Export button");
+	return SC_OK;
 }
 
 /* The first attempt clicks Export the way a user does; later ones submit the form. */
@@ -622,24 +623,24 @@ static int submit(struct pma *p, int attempt)
 
 	if (attempt > 1) {
 		if ((rc = run_js(p, submit_js, msg, sizeof(msg))) != WD_OK)
-			return wd_fail(p, rc, EXIT_EXPORT, "submitting the export form");
+			return wd_fail(p, rc, SC_EXPORT, "submitting the export form");
 		if (msg[0]) {
 			snprintf(p->err, p->errlen, "submitting the export form: %s", msg);
-			return EXIT_EXPORT;
+			return SC_EXPORT;
 		}
-		return EXIT_OK;
+		return SC_OK;
 	}
 	if ((rc = wd_find(&p->b->wd, "#buttonGo", id, sizeof(id))) != WD_OK)
-		return wd_fail(p, rc, EXIT_EXPORT, "finding the Export button");
+		return wd_fail(p, rc, SC_EXPORT, "finding the Export button");
 	if ((rc = wd_click(&p->b->wd, id)) != WD_OK) {
 		if (rc != WD_EW3C || strcmp(p->b->wd.error, "element click intercepted") != 0)
-			return wd_fail(p, rc, EXIT_EXPORT, "clicking Export");
+			return wd_fail(p, rc, SC_EXPORT, "clicking Export");
 		/* The console bar or a scroll animation is in the way: click it directly. */
 		if ((rc = wd_execute(&p->b->wd, "document.getElementById('buttonGo').click();",
 		                     NULL, NULL)) != WD_OK)
-			return wd_fail(p, rc, EXIT_EXPORT, "clicking Export");
+			return wd_fail(p, rc, SC_EXPORT, "clicking Export");
 	}
-	return EXIT_OK;
+	return SC_OK;
 }
 
 /* confirm()'s answer when the submission did not show within its time. */
@@ -647,7 +648,7 @@ static int submit(struct pma *p, int attempt)
 
 /*
  * Whether the submission went out within ms: a download started, or the page changed.
- * Returns EXIT_OK if it did, NOT_OUT if not (pr says what the page saw), or an exit code.
+ * Returns SC_OK if it did, NOT_OUT if not (pr says what the page saw), or an exit code.
  */
 static int confirm(struct pma *p, struct dl_watch *w, int ms, struct probe *pr)
 {
@@ -658,24 +659,23 @@ static int confirm(struct pma *p, struct dl_watch *w, int ms, struct probe *pr)
 	memset(pr, 0, sizeof(*pr));
 	while (!stopping(p)) {
 		if (dl_poll(w) != DL_NOTHING)
-			return EXIT_OK;
+			return SC_OK;
 		if (browser_driver_died(p->b)) {
 			snprintf(p->err, p->errlen, "chromedriver died during the export");
-			return EXIT_BROWSER;
+			return SC_DRIVER;
 		}
 		if (now_ms() >= next_probe) {
 			next_probe = now_ms() + w->lim->page_ms / 4;
 			if ((rc = probe(p, pr)) != WD_OK && !replacing(p, rc))
-				return wd_fail(p, rc, EXIT_BROWSER, "waiting for the export");
+				return wd_fail(p, rc, SC_BROWSER, "waiting for the export");
 			if (rc == WD_OK && (!pr->armed || !pr->go)) {
 				if (dl_poll(w) != DL_NOTHING)
-					return EXIT_OK;
+					return SC_OK;
 				/* A new document: the answer, unless the export page again */
 				if ((rc = page_state(p, &pg)) != WD_OK)
-					return wd_fail(p, rc, EXIT_BROWSER,
-					               "waiting for the export");
+					return wd_fail(p, rc, SC_BROWSER, "waiting for the export");
 				if (!pg.go || pg.error[0])
-					return EXIT_OK;
+					return SC_OK;
 				log_warn("export: the export page was loaded again (%s)", pg.url);
 				return NOT_OUT;
 			}
@@ -684,7 +684,7 @@ static int confirm(struct pma *p, struct dl_watch *w, int ms, struct probe *pr)
 			return NOT_OUT;
 		sleep_ms(w->lim->poll_ms);
 	}
-	return wd_fail(p, WD_ETRANSPORT, EXIT_EXPORT, "waiting for the export to start");
+	return wd_fail(p, WD_ETRANSPORT, SC_EXPORT, "waiting for the export to start");
 }
 
 /* Wait up to ms for phpMyAdmin's own requests and animations to end; how many are left
@@ -697,14 +697,14 @@ static int settle(struct pma *p, int ms, int *left)
 
 	for (;;) {
 		if ((rc = wd_execute(&p->b->wd, ajax_js, NULL, &v)) != WD_OK)
-			return wd_fail(p, rc, EXIT_BROWSER, "waiting for phpMyAdmin's requests");
+			return wd_fail(p, rc, SC_BROWSER, "waiting for phpMyAdmin's requests");
 		*left = json_object_get_int(v);
 		json_object_put(v);
 		v = NULL;
 		if (*left == 0 || now_ms() >= until)
-			return EXIT_OK;
+			return SC_OK;
 		if (stopping(p))
-			return wd_fail(p, WD_ETRANSPORT, EXIT_EXPORT, "waiting for phpMyAdmin");
+			return wd_fail(p, WD_ETRANSPORT, SC_EXPORT, "waiting for phpMyAdmin");
 		sleep_ms(100);
 	}
 }
@@ -721,9 +721,9 @@ static int submit_export(struct pma *p, struct dl_watch *w)
 		/* The page moves while phpMyAdmin's own requests and animations run (its SQL
 		 * console starts when config/get answers, and the Export button moves): each
 		 * attempt waits for them to end first. */
-		if ((code = settle(p, lim->settle_ms, &left)) != EXIT_OK)
+		if ((code = settle(p, lim->settle_ms, &left)) != SC_OK)
 			return code;
-		if ((code = fill_form(p, at, sizeof(at))) != EXIT_OK)
+		if ((code = fill_form(p, at, sizeof(at))) != SC_OK)
 			return code;
 		if (attempt == 1)
 			log_debug("export: clicking Export at %s%s", at,
@@ -733,10 +733,10 @@ static int submit_export(struct pma *p, struct dl_watch *w)
 			    "export: attempt %d of %d: phpMyAdmin's requests %s; the form read "
 			    "again, submitting it",
 			    attempt, lim->attempts, left ? "did not settle" : "settled");
-		if ((code = submit(p, attempt)) != EXIT_OK)
+		if ((code = submit(p, attempt)) != SC_OK)
 			return code;
 		if ((code = confirm(p, w, lim->confirm_ms, &pr)) != NOT_OUT) {
-			if (code == EXIT_OK && attempt > 1)
+			if (code == SC_OK && attempt > 1)
 				log_info("export: attempt %d went out", attempt);
 			return code;
 		}
@@ -755,7 +755,7 @@ static int submit_export(struct pma *p, struct dl_watch *w)
 			    "(last: clicks seen: %s; submit events: %d, prevented: %d)",
 			    attempt, lim->confirm_ms / 1000.0, pr.clicks[0] ? pr.clicks : "none",
 			    pr.submits, pr.prevented);
-			return EXIT_EXPORT;
+			return SC_EXPORT;
 		}
 	}
 }
@@ -780,7 +780,7 @@ static int download(struct pma *p, struct dl_watch *w, char *csv_path, size_t pa
 			         "the export download was cut off after %lld bytes (the browser "
 			         "dropped the partial file)",
 			         w->partial);
-			return EXIT_EXPORT;
+			return SC_CUT;
 		default:
 			break;
 		}
@@ -790,27 +790,27 @@ static int download(struct pma *p, struct dl_watch *w, char *csv_path, size_t pa
 		}
 		if (browser_driver_died(p->b)) {
 			snprintf(p->err, p->errlen, "chromedriver died during the download");
-			return EXIT_BROWSER;
+			return SC_DRIVER;
 		}
 		/* A crashed Chromium fails the read; a page that replaced the export form (an
 		 * error answered instead of a file) is the answer. */
 		if (now_ms() - page > lim->page_ms) {
 			page = now_ms();
 			if ((rc = page_state(p, &pg)) != WD_OK)
-				return wd_fail(p, rc, EXIT_BROWSER, "waiting for the download");
+				return wd_fail(p, rc, SC_BROWSER, "waiting for the download");
 			if (!w->started && !w->file[0] && (!pg.go || !pg.armed))
 				return export_page(p, &pg);
 		}
 		sleep_ms(lim->poll_ms);
 	}
 	if (stopping(p))
-		return wd_fail(p, WD_ETRANSPORT, EXIT_EXPORT, "waiting for the download");
+		return wd_fail(p, WD_ETRANSPORT, SC_EXPORT, "waiting for the download");
 	/* Nothing came: say what the page says, if anything. */
 	if (page_state(p, &pg) == WD_OK && pg.error[0])
 		snprintf(p->err, p->errlen, "the export failed: %s", pg.error);
 	else
 		snprintf(p->err, p->errlen, "the export download did not finish in time");
-	return EXIT_EXPORT;
+	return SC_EXPORT;
 }
 
 static int export_table(struct pma *p, const char *url, char *csv_path, size_t pathlen)
@@ -819,13 +819,123 @@ static int export_table(struct pma *p, const char *url, char *csv_path, size_t p
 	int code;
 
 	phase(p, "export", -1);
-	if ((code = open_export_page(p, url)) != EXIT_OK)
+	if ((code = open_export_page(p, url)) != SC_OK)
 		return code;
 	dl_init(&w, p->b->dl, &dl_limits);
-	if ((code = submit_export(p, &w)) != EXIT_OK)
+	if ((code = submit_export(p, &w)) != SC_OK)
 		return code;
 	phase(p, "download", w.size);
 	return download(p, &w, csv_path, pathlen);
+}
+
+/* The export form as the browser would send it, once filled: where it posts, its fields
+ * URL-encoded, the browser's user agent and the page it is on. */
+static const char form_post_js[] = "var f=document.forms['dump']; if(!f) return null;"
+                                   "return {action:f.action, method:(f.method||'').toLowerCase(),"
+                                   " body:new URLSearchParams(new FormData(f)).toString(),"
+                                   " ua:navigator.userAgent, page:location.href};";
+
+/* The longest Cookie header the browser's cookies may make. */
+#define COOKIE_MAX 16384
+
+/* The browser's cookies for the page it is on, as a Cookie header's value, into buf. */
+static int browser_cookies(struct pma *p, char *buf, size_t len)
+{
+	struct json_object *v = NULL, *c, *n, *val;
+	size_t i, o = 0;
+	int rc;
+
+	buf[0] = '\0';
+	if ((rc = wd_request(&p->b->wd, "GET", "./cookie", NULL, &v)) != WD_OK)
+		return wd_fail(p, rc, SC_BROWSER, "reading the browser's cookies");
+	for (i = 0; json_object_is_type(v, json_type_array) && i < json_object_array_length(v);
+	     i++) {
+		const char *name, *value;
+		int w;
+		c = json_object_array_get_idx(v, i);
+		if (!json_object_object_get_ex(c, "name", &n) ||
+		    !json_object_object_get_ex(c, "value", &val))
+			continue;
+		name = json_object_get_string(n);
+		value = json_object_get_string(val);
+		if (!name || !value || strpbrk(name, ";=\r\n") || strpbrk(value, ";\r\n"))
+			continue;
+		w = snprintf(buf + o, len - o, "%s%s=%s", o ? "; " : "", name, value);
+		if (w < 0 || (size_t)w >= len - o) {
+			explicit_bzero(buf, len);
+			json_object_put(v);
+			snprintf(p->err, p->errlen, "the browser's cookies do not fit %zu bytes",
+			         len);
+			return SC_EXPORT;
+		}
+		o += (size_t)w;
+	}
+	json_object_put(v); /* the values are secrets: json-c frees them, not wiped */
+	if (o == 0) {
+		snprintf(p->err, p->errlen,
+		         "the browser has no cookies for phpMyAdmin after the "
+		         "login: cannot send the export form");
+		return SC_EXPORT;
+	}
+	return SC_OK;
+}
+
+/*
+ * export_via = http: the browser fills the export form; libcurl POSTs it with the browser's
+ * cookies and user agent, to pma_url's folder only, and the body streams into s.
+ */
+static int export_http(struct pma *p, const char *url, struct stream **s)
+{
+	struct json_object *v = NULL;
+	char missing[256], base[1024], action[2048], method[16], ua[512], page[2048];
+	char *cookie = NULL;
+	const char *body;
+	struct json_object *f;
+	int rc, code;
+
+	phase(p, "export", -1);
+	if ((code = open_export_page(p, url)) != SC_OK)
+		return code;
+	if ((rc = run_js(p, export_form_js, missing, sizeof(missing))) != WD_OK)
+		return wd_fail(p, rc, SC_EXPORT, "setting the export options");
+	if (missing[0]) {
+		snprintf(p->err, p->errlen, "the export form lacks: %s", missing);
+		return SC_EXPORT;
+	}
+	if ((rc = wd_execute(&p->b->wd, form_post_js, NULL, &v)) != WD_OK)
+		return wd_fail(p, rc, SC_EXPORT, "reading the export form");
+	action[0] = method[0] = ua[0] = page[0] = '\0';
+	get_str(v, "action", action, sizeof(action));
+	get_str(v, "method", method, sizeof(method));
+	get_str(v, "ua", ua, sizeof(ua));
+	get_str(v, "page", page, sizeof(page));
+	body = json_object_object_get_ex(v, "body", &f) ? json_object_get_string(f) : NULL;
+	base_url(p->c->pma_url, base, sizeof(base));
+	if (!body || strcmp(method, "post") != 0) {
+		snprintf(p->err, p->errlen, "the export form is not a POST form (method '%s')",
+		         method);
+		code = SC_EXPORT;
+	} else if (strncmp(action, base, strlen(base)) != 0) {
+		/* Only the configured phpMyAdmin gets the browser's cookies. */
+		snprintf(p->err, p->errlen, "the export form posts to %s, outside pma_url (%s)",
+		         action, base);
+		code = SC_EXPORT;
+	} else if ((cookie = malloc(COOKIE_MAX)) == NULL) {
+		snprintf(p->err, p->errlen, "the export: out of memory");
+		code = SC_WRITE;
+	} else if ((code = browser_cookies(p, cookie, COOKIE_MAX)) == SC_OK) {
+		struct stream_req req = {action, body, cookie, ua, page, p->h ? p->h->stop : NULL};
+		phase(p, "download", 0);
+		log_debug("export: POST %s (%zu bytes of form) with the browser's cookies", action,
+		          strlen(body));
+		code = stream_start(&req, s, p->err, p->errlen);
+	}
+	if (cookie) {
+		explicit_bzero(cookie, COOKIE_MAX);
+		free(cookie);
+	}
+	json_object_put(v);
+	return code;
 }
 
 /* --check --login: after the login, the table's export page must show its form. */
@@ -850,47 +960,48 @@ static int check_table(struct pma *p, const char *url)
 
 	/* The export page shows its form for any name; the structure page asks MySQL. */
 	if ((r = strstr(url, "route=/table/export")) == NULL)
-		return EXIT_PMA;
+		return SC_PMA;
 	snprintf(structure, sizeof(structure), "%.*sroute=/table/structure%s", (int)(r - url), url,
 	         r + strlen("route=/table/export"));
 	if ((rc = wd_navigate(&p->b->wd, structure)) != WD_OK)
-		return wd_fail(p, rc, EXIT_PMA, "opening the table's page");
+		return wd_fail(p, rc, SC_PMA, "opening the table's page");
 	if ((rc = wd_execute(&p->b->wd, structure_js, NULL, &v)) != WD_OK)
-		return wd_fail(p, rc, EXIT_BROWSER, "reading the table's page");
+		return wd_fail(p, rc, SC_BROWSER, "reading the table's page");
 	if (json_object_get_string(v) && *json_object_get_string(v)) {
 		snprintf(p->err, p->errlen, "no such table? phpMyAdmin's structure page: %s",
 		         json_object_get_string(v));
 		one_line(p->err);
 		json_object_put(v);
-		return EXIT_EXPORT;
+		return SC_EXPORT;
 	}
 	json_object_put(v);
 	if ((rc = wd_navigate(&p->b->wd, url)) != WD_OK)
-		return wd_fail(p, rc, EXIT_PMA, "opening the export page");
+		return wd_fail(p, rc, SC_PMA, "opening the export page");
 	if ((rc = page_state(p, &pg)) != WD_OK)
-		return wd_fail(p, rc, EXIT_BROWSER, "reading the export page");
+		return wd_fail(p, rc, SC_BROWSER, "reading the export page");
 	if (pg.go)
-		return EXIT_OK;
-	if ((rc = export_page(p, &pg)) != EXIT_OK)
+		return SC_OK;
+	if ((rc = export_page(p, &pg)) != SC_OK)
 		return rc;
 	snprintf(p->err, p->errlen, "%s.%s: no export form (does the table exist?): '%s'",
 	         p->c->pma_db, p->c->pma_table, pg.text);
-	return EXIT_EXPORT;
+	return SC_EXPORT;
 }
 
 int pma_check_login(const struct conf *c, char *tmpdir, size_t tmplen, char *err, size_t errlen)
 {
-	char csv[16];
+	struct pma_out out;
 	int code;
 
 	pma_login_only = 1;
-	code = pma_export(c, NULL, tmpdir, tmplen, csv, sizeof(csv), err, errlen);
+	code = pma_export(c, NULL, &out, err, errlen);
 	pma_login_only = 0;
+	snprintf(tmpdir, tmplen, "%s", out.tmpdir);
 	return code;
 }
 
-int pma_export(const struct conf *c, const struct pma_hooks *hooks, char *tmpdir, size_t tmplen,
-               char *csv_path, size_t pathlen, char *err, size_t errlen)
+int pma_export(const struct conf *c, const struct pma_hooks *hooks, struct pma_out *out, char *err,
+               size_t errlen)
 {
 	struct browser b;
 	struct pma p = {c, hooks, &b, err, errlen};
@@ -898,20 +1009,24 @@ int pma_export(const struct conf *c, const struct pma_hooks *hooks, char *tmpdir
 	int code;
 
 	memset(&b, 0, sizeof(b));
-	tmpdir[0] = csv_path[0] = '\0';
+	memset(out, 0, sizeof(*out));
 	if (read_password(c, pw, sizeof(pw), err, errlen) < 0)
-		return EXIT_CONFIG;
+		return SC_CONFIG;
 	code = browser_start(&b, c, hooks ? hooks->stop : NULL, err, errlen);
-	snprintf(tmpdir, tmplen, "%s", b.dir);
-	if (code == EXIT_OK) {
+	snprintf(out->tmpdir, sizeof(out->tmpdir), "%s", b.dir);
+	if (code == SC_OK) {
 		export_url(c, url, sizeof(url));
 		code = login(&p, c->pma_url, c->pma_user, pw);
 		explicit_bzero(pw, sizeof(pw));
-		if (code == EXIT_OK)
-			code = pma_login_only ? check_table(&p, url)
-			                      : export_table(&p, url, csv_path, pathlen);
+		if (code == SC_OK && pma_login_only)
+			code = check_table(&p, url);
+		else if (code == SC_OK && strcmp(c->export_via, "browser") == 0)
+			code = export_table(&p, url, out->csv_path, sizeof(out->csv_path));
+		else if (code == SC_OK)
+			code = export_http(&p, url, &out->stream);
 	}
 	explicit_bzero(pw, sizeof(pw));
+	/* The browser's part is done: it ends while the export streams into its pipe. */
 	browser_stop(&b);
 	return code;
 }

@@ -276,6 +276,10 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		rc = SNAP_EINVALID;
 		goto out;
 	}
+	if (o->input_end && o->input_end(o->input_arg, err, errlen) != 0) {
+		rc = SNAP_EINPUT;
+		goto out;
+	}
 	if (cr.replaced)
 		log_warn("%s: %lld invalid UTF-8 sequences replaced by U+FFFD", name, cr.replaced);
 

@@ -20,7 +20,8 @@
 
 #include <signal.h>
 
-enum snap_fail { SNAP_OK, SNAP_EINVALID, SNAP_EWRITE, SNAP_ESTOPPED };
+/* SNAP_EINPUT: input_end refused the input (its own reason in err). */
+enum snap_fail { SNAP_OK, SNAP_EINVALID, SNAP_EWRITE, SNAP_ESTOPPED, SNAP_EINPUT };
 
 struct snap_opts {
 	const char *cache_dir;
@@ -35,6 +36,11 @@ struct snap_opts {
 	const char *id_column;
 	const char *updated_column;
 	int keep_snapshots;
+	/* If set: called once the input ended as a well-formed CSV, before it is validated and
+	 * published. 0 to go on, or non-zero with err set to refuse it (SNAP_EINPUT): a streamed
+	 * export says here whether its transfer ended whole. */
+	int (*input_end)(void *arg, char *err, size_t errlen);
+	void *input_arg;
 };
 
 struct snap_result {

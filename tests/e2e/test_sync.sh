@@ -33,6 +33,12 @@ for p in starting login export download convert swap; do
 	check "phase $p reported" grep -q "phase $p" "$DIR/sync.log"
 done
 check "progress.json names a phase" jq -e .phase "$CACHE/progress.json"
+# The default route (export_via = http): the browser logs in and fills the export form,
+# libcurl POSTs it with the browser's cookies and user agent, and the body streams into the
+# conversion.
+check "the export streamed into the conversion (export_via = http)" grep -q 'bytes streamed into the conversion' "$DIR/sync.log"
+alog=$STACK/log/nginx-access.log
+check "the export POST carries the browser's user agent" grep -q '"POST /index.php?route=/export .*HeadlessChrome' "$alog"
 check "no browser left after success" no_browser
 is "no temp folders left" "$(ls "$CACHE" | grep -c '^tmp\.')" 0
 
@@ -44,6 +50,22 @@ sql "$PMA_DB" -e "SELECT JSON_ARRAY($sel) FROM \`$PMA_TABLE\` ORDER BY id" > "$D
 "$TOP/build/cmp-rows" "$DIR/fetch.json" "$DIR/rows.jsonl" "$DIR/cols.txt" > "$DIR/cmp.out" 2>&1
 rc=$?
 is "fetch-data equals MariaDB ($(tail -n1 "$DIR/cmp.out"))" "$rc" 0
+# variant NAME SED: a config derived from the main one. via_browser NAME [SED]: the same with
+# export_via = browser (the browser's own download).
+variant() {
+	sed "$2" "$CONF" > "$DIR/$1.conf"
+	echo "$DIR/$1.conf"
+}
+via_browser() { variant "$1" "${2:-}${2:+; }s|^sync_timeout = .*|&\nexport_via = browser|"; }
+# 2a. The browser's own download (export_via = browser) gives the same cache.
+"$SYNC" -c "$(via_browser browser)" --force 2>"$DIR/browser.log"
+is "export_via = browser: sync exits 0" "$?" 0
+check "export_via = browser: the browser downloaded the file (no stream)" grep -q 'phase download rows=-1 bytes=[1-9]' "$DIR/browser.log"
+check "export_via = browser: nothing streamed" test "$(grep -c 'bytes streamed' "$DIR/browser.log")" = 0
+api "$URL/fetch-data" -o "$DIR/fetch-browser.json"
+"$TOP/build/cmp-rows" "$DIR/fetch-browser.json" "$DIR/rows.jsonl" "$DIR/cols.txt" > "$DIR/cmp-browser.out" 2>&1
+rc=$?
+is "export_via = browser: fetch-data equals MariaDB ($(tail -n1 "$DIR/cmp-browser.out"))" "$rc" 0
 is "count is the table's" "$(jq .count "$DIR/fetch.json")" "$(sql "$PMA_DB" -e "SELECT COUNT(*) FROM $PMA_TABLE")"
 check "SQL NULL arrives as null" jq -e '[.data[] | select(.note == null)] | length > 0' "$DIR/fetch.json"
 check "'NULL' arrives as a string" jq -e '[.data[] | select(.note == "NULL")] | length > 0' "$DIR/fetch.json"
@@ -120,10 +142,6 @@ check "no browser left after the SSE refresh" no_browser
 
 # 4. Failures: own exit code, cache byte-identical, /status error, no browser left.
 cp "$CACHE/data_cache.json" "$DIR/before.json"
-variant() { # name sed-expression: a config derived from the main one
-	sed "$2" "$CONF" > "$DIR/$1.conf"
-	echo "$DIR/$1.conf"
-}
 expect_failure() { # name code conf pattern
 	local name=$1 want=$2 conf=$3 pat=$4 rc
 	"$SYNC" -c "$conf" 2>"$DIR/$name.log"
@@ -138,7 +156,6 @@ expect_failure() { # name code conf pattern
 }
 (umask 077; echo "wrong-$RANDOM" > "$DIR/wrong_pw")
 secret "$DIR/wrong_pw"
-alog=$STACK/log/nginx-access.log
 before=$(wc -l < "$alog")
 expect_failure wrong-password 4 "$(variant wrongpw "s|^pma_password_file = .*|pma_password_file = $DIR/wrong_pw|")" "rejected the login"
 is "wrong password: one login attempt (POSTs to phpMyAdmin)" "$(tail -n +$((before + 1)) "$alog" | grep -c '"POST ')" 1
@@ -178,7 +195,7 @@ expect_failure no-chromedriver 3 "$(variant nodriver "s|^sync_bin = .*|&\nchrome
 fp=$DIR/fault-proxy
 mkdir -p "$fp"
 slow_port=$(free_port) eof_port=$(free_port) err_port=$(free_port)
-lost_port=$(free_port) never_port=$(free_port)
+lost_port=$(free_port) never_port=$(free_port) page_port=$(free_port) html_port=$(free_port)
 cat > "$fp/nginx.conf" <<CONF
 pid $fp/nginx.pid;
 error_log $fp/error.log;
@@ -196,6 +213,13 @@ http {
 	# Slow export, ended by closing the connection: a cut looks like the end of the file.
 	server { listen 127.0.0.1:$eof_port; chunked_transfer_encoding off;
 		location / { limit_rate \$export_rate; proxy_pass $PMA_URL; } }
+	# The table's export page slowed (export_via = http: the browser's part ends there).
+	map \$request_uri \$page_rate { "~route=/table/export" 4k; default 0; }
+	server { listen 127.0.0.1:$page_port; location / { limit_rate \$page_rate; proxy_pass $PMA_URL; } }
+	# The export answered with an HTML page instead of the CSV.
+	server { listen 127.0.0.1:$html_port; location / { default_type text/html;
+		if (\$is_export) { return 200 "<!DOCTYPE html><html><body><h1>Maintenance</h1><p>Back soon.</p></body></html>"; }
+		proxy_pass $PMA_URL; } }
 	# The export answered with a 500 page.
 	server { listen 127.0.0.1:$err_port; location / { if (\$is_export) { return 500; } proxy_pass $PMA_URL; } }
 	# The clicks that do not submit (4b): phpMyAdmin's AJAX routes slowed, and the page
@@ -215,10 +239,20 @@ CONF
 nginx -c "$fp/nginx.conf" -p "$fp" || notok "fault proxy starts"
 trap 'nginx -c "$fp/nginx.conf" -p "$fp" -s stop 2>/dev/null; inst_down; stack_down' EXIT
 via() { variant "$1" "s|^pma_url = .*|pma_url = http://127.0.0.1:$2/|"; }
-# when_downloading CMD...: in the background, run CMD once the export download passed 50 KB.
+# when_downloading CMD...: in the background, run CMD once the export is arriving: the
+# browser's download passed 50 KB, or (export_via = http) the streamed body reached the
+# converter (its snapshot folder is there).
 when_downloading() {
 	(for i in $(seq 900); do
-		[ -n "$(find "$CACHE" -path '*/downloads/*.crdownload' -size +50k 2>/dev/null)" ] && { "$@"; exit; }
+		{ [ -n "$(find "$CACHE" -path '*/downloads/*.crdownload' -size +50k 2>/dev/null)" ] ||
+			[ -n "$(find "$CACHE" -path '*/tmp.snap.*/data_cache.json' 2>/dev/null)" ]; } && { "$@"; exit; }
+		sleep 0.1
+	done) &
+}
+# when_exporting CMD...: in the background, run CMD once the sync reports its export phase.
+when_exporting() {
+	(for i in $(seq 900); do
+		[ "$(jq -r .phase "$CACHE/progress.json" 2>/dev/null)" = export ] && { "$@"; exit; }
 		sleep 0.1
 	done) &
 }
@@ -234,18 +268,39 @@ scan_then_kill() {
 	kill_browser
 }
 cut_proxy() { pkill -9 -P "$(cat "$fp/nginx.pid")"; } # its workers: the connections drop
-when_downloading scan_then_kill
-expect_failure browser-crash 3 "$(via crash "$slow_port")" "the browser failed"
+# export_via = http (the default): the browser crashes while it opens the export page.
+when_exporting scan_then_kill
+expect_failure browser-crash 3 "$(via crash "$page_port")" "the browser failed"
 wait
 check "argv and environments were scanned while Chromium ran ($(wc -l < "$DIR/scanned") processes)" test -s "$DIR/scanned"
 is "no argv or environment holds the password or the key" "$(cat "$DIR/proc-hits")" ""
-when_downloading cut_proxy
-expect_failure cut-chunked 6 "$(via cut "$slow_port")" "export download was cut off"
+# export_via = browser: the browser crashes during its download.
+when_downloading kill_browser
+expect_failure browser-crash-download 3 "$(via_browser crashdl "s|^pma_url = .*|pma_url = http://127.0.0.1:$slow_port/|")" "the browser failed"
 wait
+# Cut in the middle of the body: HTTP says so (the chunked body never ended).
+when_downloading cut_proxy
+expect_failure cut-chunked 6 "$(via cut "$slow_port")" "export download was cut off after [1-9][0-9]* bytes"
+wait
+check "cut-chunked: nothing was converted into a snapshot" test "$(grep -c 'phase swap' "$DIR/cut-chunked.log")" = 0
+when_downloading cut_proxy
+expect_failure cut-chunked-browser 6 "$(via_browser cutb "s|^pma_url = .*|pma_url = http://127.0.0.1:$slow_port/|")" "export download was cut off"
+wait
+# Stop means stop while the export streams in: SIGTERM, exit 10, the old snapshot served.
+term_sync() { kill -TERM "$(jq -r .pid "$CACHE/progress.json")"; }
+when_downloading term_sync
+expect_failure term-streaming 10 "$(via term "$slow_port")" "stopped by a signal"
+wait
+# An answer ended by closing the connection: no length, no chunks; the missing line end is
+# what shows the cut.
 when_downloading cut_proxy
 expect_failure cut-eof 7 "$(via eof "$eof_port")" "the export ends without a line end"
 wait
+when_downloading cut_proxy
+expect_failure cut-eof-browser 7 "$(via_browser eofb "s|^pma_url = .*|pma_url = http://127.0.0.1:$eof_port/|")" "the export ends without a line end"
+wait
 expect_failure export-500 5 "$(via e500 "$err_port")" "phpMyAdmin is failing.*500 Internal Server Error"
+expect_failure export-html 7 "$(via html "$html_port")" "the export answered text/html instead of CSV.*Maintenance Back soon"
 # phpMyAdmin's own silent cut: a query that fails at 40 % of the streamed export ends
 # the CSV there, well-formed. The shrink guard (min_rows_ratio 0.5) refuses it.
 cut_id=$(sql "$PMA_DB" -e "SELECT id FROM $PMA_TABLE ORDER BY id LIMIT 1 OFFSET $((ROWS * 2 / 5))")
@@ -261,15 +316,16 @@ expect_failure pma-cut-short 7 "$(variant pmacut "s|^pma_table = .*|pma_table = 
 # phpMyAdmin's AJAX routes and moves the page under the pointer the first time the pointer
 # reaches the Export button (between the measuring and the press), and the login button the
 # same way. The sync must see within seconds that nothing went out, let phpMyAdmin's requests
-# settle, read the form again and submit it again, logging each attempt.
+# settle, read the form again and submit it again, logging each attempt. Only the browser's
+# own download clicks Export: these run with export_via = browser.
 posts() { tail -n +$(($1 + 1)) "$alog" | grep -c '"POST /index.php?route=/export '; }
 before=$(wc -l < "$alog")
-expect_failure never-submits 6 "$(variant never "s|^pma_url = .*|pma_url = http://127.0.0.1:$never_port/|; s|^sync_timeout = .*|sync_timeout = 60|")" "the export did not start"
+expect_failure never-submits 6 "$(via_browser never "s|^pma_url = .*|pma_url = http://127.0.0.1:$never_port/|; s|^sync_timeout = .*|sync_timeout = 60|")" "the export did not start"
 is "never-submits: each of the 3 attempts logged" "$(grep -c 'did not go out' "$DIR/never-submits.log")" 3
 check "never-submits: the log says a page script cancelled the submission" grep -q 'submit events: 1, prevented: 1' "$DIR/never-submits.log"
 is "never-submits: no export POST reached phpMyAdmin" "$(posts "$before")" 0
 before=$(wc -l < "$alog")
-"$SYNC" -c "$(variant lost "s|^pma_url = .*|pma_url = http://127.0.0.1:$lost_port/|; s|^sync_timeout = .*|sync_timeout = 60|")" 2>"$DIR/lost.log"
+"$SYNC" -c "$(via_browser lost "s|^pma_url = .*|pma_url = http://127.0.0.1:$lost_port/|; s|^sync_timeout = .*|sync_timeout = 60|")" 2>"$DIR/lost.log"
 is "lost Export click: the sync succeeds" "$?" 0
 check "lost Export click: attempt 1 logged: the click was beside the button, no submit event" grep -q 'attempt 1 of 3 did not go out.*clicks seen: div@.*submit events: 0' "$DIR/lost.log"
 check "lost Export click: the second attempt went out" grep -q 'attempt 2 went out' "$DIR/lost.log"

@@ -54,6 +54,7 @@ int main(void)
 	test_index();
 	test_wd();
 	test_status();
+	test_stream();
 	if (t_dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t_dir);
 		if (system(cmd) != 0)

@@ -38,5 +38,6 @@ void test_query(void);
 void test_index(void);
 void test_wd(void);
 void test_status(void);
+void test_stream(void);
 
 #endif

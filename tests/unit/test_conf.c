@@ -24,6 +24,9 @@ static const struct {
     {"cache_dir\napi_keys_file = k\n", "t.conf:1: expected 'key = value'"},
     {"cache_dir = \napi_keys_file = k\n", "t.conf:1: key 'cache_dir': empty path"},
     {"cache_dir = c\napi_keys_file = k\nwebdriver_url = ftp://x\n", "webdriver_url"},
+    {"cache_dir = c\napi_keys_file = k\nexport_via = ftp\n",
+     "t.conf: key 'export_via': expected http or browser, got 'ftp'"},
+    {"cache_dir = c\napi_keys_file = k\nexport_via = browser\n", NULL},
     {"cache_dir = c\napi_keys_file = k\ncors_origins = https://a.example, http://[::1]:81 *\n",
      NULL},
     {"cache_dir = c\napi_keys_file = k\ncors_origins = https://a.example/\n",
@@ -92,6 +95,7 @@ void test_conf(void)
 	CHECK(conf_get(&c, "nope", val, sizeof(val)) < 0, "get unknown key");
 	CHECK(!conf_has_pma(&c), "no pma configured");
 	CHECK(c.cors_origins[0] == '\0', "no CORS origins by default");
+	CHECK(strcmp(c.export_via, "http") == 0, "export_via defaults to http: %s", c.export_via);
 
 	/* cors_origins: any mix of spaces and commas, stored lowercase one space apart. */
 	path = t_file("t.conf", "cache_dir = c\napi_keys_file = k\n"

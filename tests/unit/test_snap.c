@@ -293,6 +293,49 @@ static void stops(const char *dir)
 	stop_flag = 0;
 }
 
+/* input_end: a streamed export's transfer says whether it ended whole. */
+static int input_says;
+static int input_calls;
+static int input_end(void *arg, char *err, size_t errlen)
+{
+	(void)arg;
+	input_calls++;
+	if (input_says)
+		snprintf(err, errlen, "the export download was cut off after 123 bytes");
+	return input_says;
+}
+
+static void input_hook(const char *dir)
+{
+	char err[512], before[64], after[64];
+	struct snap_result r;
+	int refuse;
+
+	for (refuse = 1; refuse >= 0; refuse--) {
+		struct snap_opts o = {.cache_dir = dir, .input_end = input_end};
+		long long rows = current(dir, before, sizeof(before));
+		int fd = export_csv(500 + refuse, 7);
+		enum snap_fail rc;
+
+		input_says = refuse;
+		input_calls = 0;
+		rc = snap_build(fd, "export.csv", &o, &r, err, sizeof(err));
+		close(fd);
+		CHECK(input_calls == 1, "input_end asked once (%d)", input_calls);
+		if (refuse) {
+			CHECK(rc == SNAP_EINPUT && strstr(err, "cut off after 123 bytes"),
+			      "a refused input: not published (%d: %s)", rc, err);
+			CHECK(current(dir, after, sizeof(after)) == rows &&
+			          strcmp(before, after) == 0,
+			      "a refused input: the current snapshot stays");
+			CHECK(count_entries(dir, "tmp.") == 0, "a refused input: no temp file");
+		} else {
+			CHECK(rc == SNAP_OK && current(dir, after, sizeof(after)) == 500,
+			      "an accepted input is published (%d: %s)", rc, err);
+		}
+	}
+}
+
 void test_snap(void)
 {
 	char dir[] = "/tmp/pmacache-snap.XXXXXX", cmd[128];
@@ -305,6 +348,7 @@ void test_snap(void)
 	faults(dir, "EIO", EIO);
 	faults(dir, "ENOSPC", ENOSPC);
 	stops(dir);
+	input_hook(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cleanup of %s failed\n", dir);
