@@ -68,6 +68,8 @@ CONF
 	size=$(stat -L -c %s "$B/cache/data_cache.json")
 	H=(-H "X-API-Key: $KEY")
 	echo "# $ROWS rows, full body $((size / 1000000)) MB"
+	isize=$(($(stat -c %s "$B/cache/current/rows.idx") + $(stat -c %s "$B/cache/current/keys.idx")))
+	fig "index beside the snapshot (rows.idx + keys.idx)" "$isize bytes, $(awk -v a="$isize" -v b="$size" 'BEGIN{printf "%.2f %%", 100 * a / b}') of the body   goal ≤ 10 %"
 
 	# 1. A 100-row page.
 	curl -s -o /dev/null "${H[@]}" "$URL/fetch-data?limit=100"

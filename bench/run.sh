@@ -323,4 +323,16 @@ cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
 	printf '%s\n' "${ROWS_MD[@]}"
 } > "$TOP/bench/RESULTS.md"
 echo >&2
+# The query goals (issue 15) at the same sizes: bench/query.sh runs its own instance.
+say "9. queries over the snapshot at $SIZES rows (bench/query.sh)"
+qargs=(); [ $QUICK = 1 ] && qargs=(--quick)
+if qout=$(bash "$TOP/bench/query.sh" "${qargs[@]}" $SIZES); then qstatus=""; else qstatus=" (**bench/query.sh failed**)"; fi
+{
+	echo
+	echo "## Queries over the snapshot (bench/query.sh)$qstatus"
+	echo
+	echo '```'
+	printf '%s\n' "$qout"
+	echo '```'
+} >> "$TOP/bench/RESULTS.md"
 cat "$TOP/bench/RESULTS.md"
