@@ -283,6 +283,30 @@ static int flush(struct parser *p)
 	return 0;
 }
 
+/*
+ * The flush at CSV_FLUSH_AT: with a row hook, the row in progress stays in the buffer
+ * (moved to its front) unless it is long, so the hook gets nearly every row from memory and
+ * only a row longer than half the buffer is read back from fd (with tap_writes, after
+ * waiting for the tap: a wait at every flush would serialise the two threads).
+ */
+static int flush_at_mark(struct parser *p)
+{
+	size_t keep, len;
+
+	if (p->fd < 0 || p->sink->row == NULL || p->row_off <= p->written)
+		return flush(p);
+	keep = (size_t)(p->written + (long long)p->out.len - p->row_off);
+	if (keep > p->out.len / 2)
+		return flush(p);
+	len = p->out.len - keep;
+	p->out.len = len;
+	if (flush(p) < 0)
+		return -1;
+	memmove(p->out.p, p->out.p + len, keep);
+	p->out.len = keep;
+	return 0;
+}
+
 /* A field starts: write the separator and the key. */
 static int field_begin(struct parser *p, long long col)
 {
@@ -627,7 +651,7 @@ static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long 
 		long long col;
 
 		/* Flushed inside a field too: a long value costs no memory. */
-		if (p->out.len >= CSV_FLUSH_AT && flush(p) < 0)
+		if (p->out.len >= CSV_FLUSH_AT && flush_at_mark(p) < 0)
 			return -1;
 		if (buf_grow(p->cur, 64) < 0 || buf_grow(&p->out, 64) < 0)
 			return fail(p, p->line, 1, "out of memory");
@@ -723,7 +747,7 @@ static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long 
 			p->line_start = base + (long long)i + 1;
 		}
 		i++;
-		if (p->out.len >= CSV_FLUSH_AT && flush(p) < 0)
+		if (p->out.len >= CSV_FLUSH_AT && flush_at_mark(p) < 0)
 			return -1;
 	}
 	return 0;

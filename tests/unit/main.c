@@ -43,6 +43,7 @@ int main(void)
 	test_limit();
 	test_escape();
 	test_csv();
+	test_csv_flush_mark();
 	test_req();
 	test_req_long();
 	test_query();

@@ -26,6 +26,7 @@ void test_auth(void);
 void test_auth_hostile(void);
 void test_limit(void);
 void test_csv(void);
+void test_csv_flush_mark(void);
 void test_escape(void);
 void test_req(void);
 void test_req_long(void);
