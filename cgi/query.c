@@ -972,6 +972,17 @@ struct ctx {
 	uint64_t nout;
 };
 
+/* Free a ctx and what it holds (NULL is fine). */
+static void ctx_free(struct ctx *c)
+{
+	if (c == NULL)
+		return;
+	rd_done(&c->rd);
+	free(c->spans);
+	free(c->out);
+	free(c);
+}
+
 static int span_is(const char *row, const struct snapidx_span *sp, const char *s, size_t n)
 {
 	return sp->len == n && memcmp(row + sp->off, s, n) == 0;
@@ -1530,12 +1541,7 @@ void query_serve(struct req *r, query_trigger_fn trigger)
 	rd_init(&c->rd, s->fd, &c->ix);
 	serve_rows(c, s, etag, lm, info);
 out:
-	if (c) {
-		rd_done(&c->rd);
-		free(c->spans);
-		free(c->out);
-		free(c);
-	}
+	ctx_free(c);
 	snap_put(h);
 	free(canon);
 	query_free(&q);
@@ -1641,12 +1647,7 @@ int query_sse_body(struct req *r, struct query *q, char *err, size_t errlen)
 	serve_rows(c, &h->s, "", "", NULL);
 	ret = c->out->gone ? -1 : 0;
 out:
-	if (c) {
-		rd_done(&c->rd);
-		free(c->spans);
-		free(c->out);
-		free(c);
-	}
+	ctx_free(c);
 	snap_put(h);
 	return ret;
 }
