@@ -6,9 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define COPY_BUF (64 * 1024)
+#define REC_MAX 65528 /* a FastCGI record holds at most 65535 bytes: 8-byte aligned */
 
 static atomic_int long_active;
 static int long_max = 1;
@@ -245,12 +248,68 @@ int req_etag_match(const char *inm, const char *etag)
 	return 0;
 }
 
+/* n bytes to the connection, whatever the partial writes. */
+static int write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n > 0) {
+		ssize_t k = write(fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/*
+ * Bytes [off, off + len) of fd, as FastCGI stdout records written to nginx's connection
+ * directly: the stream's buffer goes first, then each record is its 8-byte header and up to
+ * REC_MAX bytes passed from the page cache by sendfile(2), never copied through this process.
+ * A record cut short (an I/O error, the peer gone) leaves the connection's framing broken:
+ * it is shut down, so that nginx sees the upstream fail and libfcgi does not keep it.
+ */
+static int send_records(struct req *r, int fd, off_t off, long long len)
+{
+	int sock = r->fr->ipcFd;
+	unsigned id = (unsigned)r->fr->requestId;
+
+	if (FCGX_FFlush(r->fr->out) < 0)
+		return -1;
+	while (len > 0) {
+		size_t n = len < REC_MAX ? (size_t)len : REC_MAX, done = 0;
+		unsigned char h[8] = {1, 6 /* FCGI_STDOUT */, (unsigned char)(id >> 8),
+		                      (unsigned char)id, (unsigned char)(n >> 8), (unsigned char)n,
+		                      0, 0};
+		if (write_all(sock, h, sizeof(h)) < 0)
+			goto broken;
+		while (done < n) {
+			ssize_t k = sendfile(sock, fd, &off, n - done);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				goto broken;
+			done += (size_t)k;
+		}
+		len -= (long long)n;
+	}
+	return 0;
+broken:
+	shutdown(sock, SHUT_RDWR);
+	return -1;
+}
+
 int req_copy_body(struct req *r, int fd, off_t off, long long len)
 {
-	char *buf = malloc(COPY_BUF);
+	char *buf;
 	int rc = -1;
 
-	if (buf == NULL)
+	if (r->fr->ipcFd >= 0 && r->fr->out != NULL)
+		return send_records(r, fd, off, len);
+	if ((buf = malloc(COPY_BUF)) == NULL)
 		return -1;
 	while (len > 0) {
 		ssize_t n = pread(fd, buf, len < COPY_BUF ? (size_t)len : COPY_BUF, off);
