@@ -281,9 +281,14 @@ static int send_records(struct req *r, int fd, off_t off, long long len)
 		return -1;
 	while (len > 0) {
 		size_t n = len < REC_MAX ? (size_t)len : REC_MAX, done = 0;
-		unsigned char h[8] = {1, 6 /* FCGI_STDOUT */, (unsigned char)(id >> 8),
-		                      (unsigned char)id, (unsigned char)(n >> 8), (unsigned char)n,
-		                      0, 0};
+		unsigned char h[8] = {1,
+		                      6 /* FCGI_STDOUT */,
+		                      (unsigned char)(id >> 8),
+		                      (unsigned char)id,
+		                      (unsigned char)(n >> 8),
+		                      (unsigned char)n,
+		                      0,
+		                      0};
 		if (write_all(sock, h, sizeof(h)) < 0)
 			goto broken;
 		while (done < n) {
