@@ -573,6 +573,29 @@ static void prune(const char *cache_dir, const char *current)
 	}
 }
 
+int cache_prune_before_publish(const char *cache_dir)
+{
+	size_t keep = cache_keep < 2 ? 2 : (size_t)cache_keep, n, i;
+	char path[4096], cur[64] = "", why[256], *names[256];
+	int lk, removed = 0;
+
+	if ((lk = lock_file(cache_dir, "cache.lock", LOCK_EX)) < 0)
+		return 0;
+	/* Under the lock: whatever current names now is kept. */
+	cache_current_id(cache_dir, cur, sizeof(cur), why, sizeof(why));
+	n = snapshot_names(cache_dir, names, 256);
+	for (i = 0; i < n; i++) {
+		if (i + keep - 1 < n && strcmp(names[i], cur) != 0) {
+			snprintf(path, sizeof(path), "%s/snapshots/%s", cache_dir, names[i]);
+			remove_tree(path);
+			removed++;
+		}
+		free(names[i]);
+	}
+	close(lk);
+	return removed;
+}
+
 int cache_publish(const char *cache_dir, const char *tmpdir, const char *id, char *err,
                   size_t errlen)
 {

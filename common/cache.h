@@ -131,6 +131,14 @@ void cache_set_keep(int n);
 int cache_publish(const char *cache_dir, const char *tmpdir, const char *id, char *err,
                   size_t errlen);
 
+/*
+ * Remove now the snapshots that publishing one more would prune (all but the keep - 1 newest,
+ * never current), under the cache lock: the sync calls it once the new snapshot is converted
+ * and accepted, on a thread of its own, so that the page cache of a large old body is freed
+ * while the index is finished. Returns how many were removed.
+ */
+int cache_prune_before_publish(const char *cache_dir);
+
 /* Format t as ISO-8601 UTC ("2026-11-28T12:00:00Z"). buf needs 21 bytes. */
 void cache_iso8601(time_t t, char *buf, size_t len);
 

@@ -130,8 +130,9 @@ static int cache_dir_of_lock(int fd, char *dir, size_t len)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: pmacache-sync [-c FILE] [--csv EXPORT.csv|-] [--force] [-v]\n"
-	                "       pmacache-sync [-c FILE] --check [--login]\n");
+	fprintf(stderr,
+	        "usage: pmacache-sync [-c FILE] [--csv EXPORT.csv|-] [--force] [--no-index] [-v]\n"
+	        "       pmacache-sync [-c FILE] --check [--login]\n");
 }
 
 /* snap's input_end for a streamed export: whether its transfer ended whole; the class goes
@@ -168,12 +169,17 @@ static int finish(enum sync_class cls, const char *error, long long rows)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"csv", required_argument, NULL, 'C'},
-	    {"force", no_argument, NULL, 'f'},        {"lock-fd", required_argument, NULL, 'L'},
-	    {"check", no_argument, NULL, 'k'},        {"verbose", no_argument, NULL, 'v'},
-	    {"login", no_argument, NULL, 'l'},        {"check-keys", no_argument, NULL, 'K'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+	                                         {"csv", required_argument, NULL, 'C'},
+	                                         {"force", no_argument, NULL, 'f'},
+	                                         {"lock-fd", required_argument, NULL, 'L'},
+	                                         {"check", no_argument, NULL, 'k'},
+	                                         {"verbose", no_argument, NULL, 'v'},
+	                                         {"login", no_argument, NULL, 'l'},
+	                                         {"check-keys", no_argument, NULL, 'K'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {"no-index", no_argument, NULL, 'N'},
+	                                         {NULL, 0, NULL, 0}};
 	const char *conf_path = NULL, *csv_path = NULL;
 	char err[1024];
 	struct rlimit nocore = {0, 0};
@@ -184,7 +190,7 @@ int main(int argc, char **argv)
 	enum snap_fail sf;
 	enum sync_class cls;
 	struct sigaction sa;
-	int ch, force = 0, check = 0, lock_fd = -1, csv_fd = -1;
+	int ch, force = 0, no_index = 0, check = 0, lock_fd = -1, csv_fd = -1;
 	enum log_level lvl = LOG_INFO;
 
 	status_run_begin(&run);
@@ -199,6 +205,9 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			force = 1;
+			break;
+		case 'N':
+			no_index = 1;
 			break;
 		case 'L':
 			lock_fd = atoi(optarg);
@@ -356,6 +365,7 @@ int main(int argc, char **argv)
 	so.id_column = cf.id_column;
 	so.updated_column = cf.updated_column;
 	so.keep_snapshots = cf.keep_snapshots;
+	so.no_index = no_index;
 	cache_set_keep(cf.keep_snapshots);
 	so.stop = &sync_stop;
 	so.phase = snap_phase;

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,12 @@ static int write_changes(const struct snap_opts *o, const char *tmpdir, int keep
 	return rc;
 }
 
+static void *prune_thread(void *arg)
+{
+	cache_prune_before_publish(arg);
+	return NULL;
+}
+
 /* Remove what a failed build left in tmpdir/changes. */
 static void remove_changes(const char *tmpdir)
 {
@@ -184,7 +191,8 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	struct timespec times[2];
 	struct stat st;
 	enum snap_fail rc = SNAP_EWRITE;
-	int prev_rc, have_prev, gz_fd = -1, dfd = -1, r_ix;
+	int prev_rc, have_prev, gz_fd = -1, dfd = -1, r_ix, pruning = 0;
+	pthread_t pruner;
 	int keep = o->keep_snapshots > 0 ? o->keep_snapshots : CACHE_KEEP;
 	time_t t, prev_mtime = 0;
 	const char *mtext;
@@ -249,13 +257,15 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	out.tap = gz_tap;
 	out.tap_arg = gz;
 	out.tap_writes = 1; /* the JSON is written on that thread too: this one converts */
-	if ((ix = idxw_start(tmpdir, out.fd, o->id_column ? o->id_column : "id",
-	                     o->updated_column ? o->updated_column : "updated_at", err, errlen)) ==
-	    NULL)
-		goto out;
-	out.header = idxw_header;
-	out.row = idxw_row;
-	out.row_arg = ix;
+	if (!o->no_index) {
+		if ((ix = idxw_start(tmpdir, out.fd, o->id_column ? o->id_column : "id",
+		                     o->updated_column ? o->updated_column : "updated_at", err,
+		                     errlen)) == NULL)
+			goto out;
+		out.header = idxw_header;
+		out.row = idxw_row;
+		out.row_arg = ix;
+	}
 
 	phase(o, "convert", 0, 0);
 	copts.max_field = o->max_field;
@@ -301,6 +311,10 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		}
 	}
 
+	/* Accepted: the snapshots its publication will prune go now, on a second thread
+	 * (freeing a large body's pages takes a while), while this one finishes the index. */
+	pruning = pthread_create(&pruner, NULL, prune_thread, (void *)o->cache_dir) == 0;
+
 	/* The index, then the changes from the older snapshots: before the swap, in the
 	 * same folder, so they are published with the body or not at all. */
 	if (stopped(o, name, "the index", &rc, err, errlen))
@@ -311,10 +325,13 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		         gz_error(gz) ? gz_error(gz) : "writing the JSON failed");
 		goto out;
 	}
-	r_ix = idxw_finish(ix, (uint64_t)cr.bytes_out, cr.columns, o->stop, err, errlen);
-	ix = NULL;
-	if (r_ix == 0)
-		r_ix = write_changes(o, tmpdir, keep, err, errlen);
+	r_ix = 0;
+	if (ix) {
+		r_ix = idxw_finish(ix, (uint64_t)cr.bytes_out, cr.columns, o->stop, err, errlen);
+		ix = NULL;
+		if (r_ix == 0)
+			r_ix = write_changes(o, tmpdir, keep, err, errlen);
+	}
 	if (r_ix == -3)
 		rc = SNAP_ESTOPPED;
 	if (r_ix < 0)
@@ -382,6 +399,8 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	r->bytes = st.st_size;
 	rc = SNAP_OK;
 out:
+	if (pruning)
+		pthread_join(pruner, NULL);
 	gz_abort(gz);
 	idxw_abort(ix);
 	if (out.fd >= 0)

@@ -5,7 +5,9 @@
  * removed and the current snapshot stays as it was.
  *
  * Before building, when the disk is short of room for another snapshot of about the current
- * one's size, old snapshots (never the current one) are removed.
+ * one's size, old snapshots (never the current one) are removed. Once the new one is
+ * converted and accepted, those its publication will prune (keep_snapshots) are removed on
+ * a second thread while the index is finished.
  *
  * Beside the body: its query index (rows.idx, keys.idx: sync/index.h), written while it is
  * converted, and changes/<id>.json from each older snapshot kept, all fsynced and published
@@ -36,6 +38,9 @@ struct snap_opts {
 	const char *id_column;
 	const char *updated_column;
 	int keep_snapshots;
+	/* Build no index and no changes (--no-index: measuring what the index costs). The
+	 * responders then answer queries 503 until a sync builds one; the full body is served. */
+	int no_index;
 	/* If set: called once the input ended as a well-formed CSV, before it is validated and
 	 * published. 0 to go on, or non-zero with err set to refuse it (SNAP_EINPUT): a streamed
 	 * export says here whether its transfer ended whole. */

@@ -242,6 +242,7 @@ c=$(curl -s -o "$DIR/gone" -w '%{http_code}' -H "$H" -G --data-urlencode "change
 is "changes_since a snapshot no longer kept: 410" "$c" 410
 check "410 says to fetch everything" grep -q 'fetch everything again' "$DIR/gone"
 is "changes_since B (kept): 200" "$(code -H "$H" -G --data-urlencode "changes_since=$eb" "$URL/fetch-data")" 200
+is "keep_snapshots 3: A's folder is gone, three are left" "$(ls "$CACHE/snapshots" | wc -l) $(test -e "$CACHE/snapshots/${ea//\"/}" && echo kept || echo gone)" "3 gone"
 
 # --- Tables without a usable id or updated column; a snapshot without its index --------------
 inst_down
@@ -266,6 +267,13 @@ rm -f "$CACHE/current/rows.idx"
 c=$(curl -s -o "$DIR/ni" -w '%{http_code}' -H "$H" "$URL/fetch-data?limit=1")
 is "a snapshot without its index: 503" "$c $(jq -r .message "$DIR/ni")" "503 This snapshot has no query index: the next sync builds it"
 check "... while the plain body is served" cmp -s <(api "$URL/fetch-data") "$CACHE/data_cache.json"
+# --no-index (what make bench compares against): published without rows.idx and keys.idx.
+"$SYNC" -c "$CONF" --csv "$DIR/dup.csv" --no-index 2>/dev/null || notok "import with --no-index"
+check "--no-index: no index beside the body" test ! -e "$CACHE/current/rows.idx" -a ! -e "$CACHE/current/keys.idx" -a -s "$CACHE/current/data_cache.json"
+is "--no-index: queries 503" "$(code -H "$H" "$URL/fetch-data?limit=1")" 503
+is "--no-index: the full body is served" "$(api "$URL/fetch-data" | jq -c '[.count, (.data | map(.v))]')" '[3,["x","y","z"]]'
+"$SYNC" -c "$CONF" --csv "$DIR/dup.csv" 2>/dev/null || notok "import after --no-index"
+is "the next sync builds the index again" "$(api "$URL/fetch-data?limit=1&offset=2&fields=v" | jq -c .data)" '[{"v":"z"}]'
 
 # --- The refresh limit counts refresh=true in any encoding, and nothing else ---------------------
 inst_down

@@ -148,6 +148,33 @@ void test_cache(void)
 	      "and it is still current");
 	CHECK(cache_make_room(dir, "60000007-7", 1) == 0, "no removal when there is room");
 
+	/* Before a publication: what it will prune goes (all but the keep - 1 newest), never
+	 * current, even when current is not the newest (the clock was set back). */
+	for (i = 8; i <= 9; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "6000000%d-7", i);
+		CHECK(make_snap(dir, "{\"a\":4}", id) == 0, "publish %d", i);
+	}
+	snprintf(path, sizeof(path), "%s/snapshots", dir);
+	CHECK(count_entries(path) == CACHE_KEEP, "%d kept after two more", CACHE_KEEP);
+	CHECK(cache_prune_before_publish(dir) == 1, "one goes before the next publication");
+	snprintf(path, sizeof(path), "%s/snapshots/60000007-7", dir);
+	CHECK(access(path, F_OK) != 0, "the oldest went");
+	snprintf(path, sizeof(path), "%s/snapshots", dir);
+	CHECK(count_entries(path) == CACHE_KEEP - 1 && cache_prune_before_publish(dir) == 0,
+	      "keep - 1 are left, and a second call removes nothing");
+	CHECK(make_snap(dir, "{\"a\":5}", "6000000a-7") == 0, "publish a");
+	snprintf(path, sizeof(path), "%s/current", dir);
+	CHECK(unlink(path) == 0 && symlink("snapshots/60000008-7", path) == 0,
+	      "current points at the oldest of 8, 9, a");
+	cache_set_keep(2);
+	CHECK(cache_prune_before_publish(dir) == 1, "keep 2: one goes");
+	snprintf(path, sizeof(path), "%s/snapshots/60000009-7", dir);
+	CHECK(access(path, F_OK) != 0, "9 went: neither current nor the newest");
+	snprintf(path, sizeof(path), "%s/snapshots/60000008-7", dir);
+	CHECK(access(path, F_OK) == 0, "8 stays: current");
+	cache_set_keep(CACHE_KEEP);
+
 	/* Single flight. */
 	CHECK(cache_sync_trylock(dir, &fd, err, sizeof(err)) == 0, "first lock");
 	CHECK(cache_sync_running(dir), "running while held");
