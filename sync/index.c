@@ -184,11 +184,6 @@ struct idxw {
 	int ids_integer;
 };
 
-static int key_less(const struct snapidx_key *x, const struct snapidx_key *y)
-{
-	return x->pk_hash != y->pk_hash ? x->pk_hash < y->pk_hash : x->row < y->row;
-}
-
 void idx_sort_keys(struct snapidx_key *k, struct snapidx_key *tmp, size_t n)
 {
 	uint32_t count[8][256];
@@ -493,26 +488,50 @@ static int kr_next(struct kread *r, struct snapidx_key *k)
 	return 1;
 }
 
-struct heap_ent {
-	struct snapidx_key k;
-	size_t run;
+/*
+ * The merge of the runs: a tree of losers over each run's next key, its leaves the runs
+ * (rounded up to a power of two; a run that has ended holds a key past every other). Taking
+ * the least key replays its run's matches up to the root, without a branch on the keys: the
+ * hashes are random, and a heap's compares would each be a coin toss for the branch predictor.
+ */
+struct ltree {
+	size_t leaves;
+	size_t *loser;           /* loser[0]: the run of the least key; loser[1..]: each match's */
+	struct snapidx_key *cur; /* each leaf's next key */
 };
 
-static void heap_down(struct heap_ent *h, size_t n, size_t i)
+static const struct snapidx_key key_end = {UINT64_MAX, 0, UINT64_MAX};
+
+static size_t key_before(const struct snapidx_key *x, const struct snapidx_key *y)
 {
-	for (;;) {
-		size_t l = 2 * i + 1, m = i;
-		if (l < n && key_less(&h[l].k, &h[m].k))
-			m = l;
-		if (l + 1 < n && key_less(&h[l + 1].k, &h[m].k))
-			m = l + 1;
-		if (m == i)
-			return;
-		struct heap_ent t = h[i];
-		h[i] = h[m];
-		h[m] = t;
-		i = m;
+	return (size_t)((x->pk_hash < y->pk_hash) |
+	                ((x->pk_hash == y->pk_hash) & (x->row < y->row)));
+}
+
+/* The first matches, once each leaf holds its first key. win: 2 * leaves. */
+static void lt_build(struct ltree *t, size_t *win)
+{
+	size_t n = t->leaves;
+
+	for (size_t i = 0; i < n; i++)
+		win[n + i] = i;
+	for (size_t i = n; i-- > 1;) {
+		size_t a = win[2 * i], b = win[2 * i + 1], c = key_before(&t->cur[b], &t->cur[a]);
+		win[i] = c ? b : a;
+		t->loser[i] = c ? a : b;
 	}
+	t->loser[0] = n > 1 ? win[1] : 0;
+}
+
+/* After leaf r got its next key: its matches again, up to the root. */
+static void lt_replay(struct ltree *t, size_t r)
+{
+	for (size_t i = (r + t->leaves) / 2; i; i /= 2) {
+		size_t l = t->loser[i], c = key_before(&t->cur[l], &t->cur[r]);
+		t->loser[i] = c ? r : l;
+		r = c ? l : r;
+	}
+	t->loser[0] = r;
 }
 
 /* Write the sorted keys to keys.idx. Returns 1 when the ids are unique, 0 when not (keys.idx
@@ -520,9 +539,9 @@ static void heap_down(struct heap_ent *h, size_t n, size_t i)
 static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 {
 	struct kread *rd = NULL;
-	struct heap_ent *h = NULL;
+	struct ltree lt = {1, NULL, NULL};
 	struct snapidx_key k, prev, *rbuf = NULL;
-	size_t nh = 0, per = 0, half = 0;
+	size_t *win = NULL, per = 0, half = 0;
 	char *buf2 = NULL;
 	uint64_t done = 0;
 	int have_prev = 0, rc = -1, unique = 1;
@@ -543,8 +562,12 @@ static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 				goto out;
 			}
 		}
+		while (lt.leaves < w->nruns)
+			lt.leaves *= 2;
 		if ((rd = malloc(w->nruns * sizeof(*rd))) == NULL ||
-		    (h = malloc(w->nruns * sizeof(*h))) == NULL) {
+		    (lt.loser = malloc(lt.leaves * sizeof(*lt.loser))) == NULL ||
+		    (lt.cur = malloc(lt.leaves * sizeof(*lt.cur))) == NULL ||
+		    (win = malloc(2 * lt.leaves * sizeof(*win))) == NULL) {
 			errno = ENOMEM;
 			goto out;
 		}
@@ -555,15 +578,14 @@ static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 			int got;
 			kr_init(&rd[r], w->runs.fd, first * sizeof(k),
 			        n < IDXW_RUN_KEYS ? n : IDXW_RUN_KEYS, b, per);
-			if ((got = kr_next(&rd[r], &h[nh].k)) < 0)
+			if ((got = kr_next(&rd[r], &lt.cur[r])) < 0)
 				goto out;
-			if (got) {
-				h[nh].run = (size_t)r;
-				nh++;
-			}
+			if (!got)
+				lt.cur[r] = key_end;
 		}
-		for (size_t i = nh / 2; i-- > 0;)
-			heap_down(h, nh, i);
+		for (size_t r = (size_t)w->nruns; r < lt.leaves; r++)
+			lt.cur[r] = key_end;
+		lt_build(&lt, win);
 	}
 	for (uint64_t i = 0;; i++) {
 		if (w->nruns == 0) {
@@ -571,15 +593,16 @@ static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 				break;
 			k = w->run[i];
 		} else {
+			size_t r = lt.loser[0];
 			int got;
-			if (nh == 0)
+			if (i == w->nrows)
 				break;
-			k = h[0].k;
-			if ((got = kr_next(&rd[h[0].run], &h[0].k)) < 0)
+			k = lt.cur[r];
+			if ((got = kr_next(&rd[r], &lt.cur[r])) < 0)
 				goto out;
 			if (!got)
-				h[0] = h[--nh];
-			heap_down(h, nh, 0);
+				lt.cur[r] = key_end;
+			lt_replay(&lt, r);
 		}
 		if (have_prev && prev.pk_hash == k.pk_hash) {
 			/* the same hash: the same id, or (rarely) two ids that collide */
@@ -623,7 +646,9 @@ static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 	rc = unique;
 out:
 	free(rd);
-	free(h);
+	free(lt.loser);
+	free(lt.cur);
+	free(win);
 	free(rbuf);
 	free(buf2);
 	return rc;
@@ -833,7 +858,7 @@ static int diff_pass(struct diff *d, int kind, int hold, volatile sig_atomic_t *
 	struct kread a, b;
 	struct snapidx_key ka, kb;
 	int ga, gb, r;
-	uint64_t steps = 0;
+	uint64_t steps = 0, check = STOP_EVERY;
 
 	kr_init(&a, d->o->keys_fd, sizeof(struct snapidx_head), d->o->kh.nkeys, d->rbuf,
 	        DIFF_RBUF_KEYS);
@@ -844,8 +869,25 @@ static int diff_pass(struct diff *d, int kind, int hold, volatile sig_atomic_t *
 	while (ga > 0 || gb > 0) {
 		uint64_t row;
 		int is;
-		if (++steps % STOP_EVERY == 0 && stop && *stop)
-			return -3;
+		if (++steps >= check) {
+			if (stop && *stop)
+				return -3;
+			check = steps + STOP_EVERY;
+		}
+		if (ga > 0 && gb > 0 && ka.pk_hash == kb.pk_hash && ka.row_hash == kb.row_hash) {
+			/* Unchanged, like most rows: those that follow are skipped in place. */
+			const struct snapidx_key *x = a.buf + a.i, *y = b.buf + b.i;
+			size_t m = a.n - a.i < b.n - b.i ? a.n - a.i : b.n - b.i, j = 0;
+			while (j < m && x[j].pk_hash == y[j].pk_hash &&
+			       x[j].row_hash == y[j].row_hash)
+				j++;
+			a.i += j;
+			b.i += j;
+			steps += j;
+			if ((ga = kr_next(&a, &ka)) < 0 || (gb = kr_next(&b, &kb)) < 0)
+				return -1;
+			continue;
+		}
 		if (gb > 0 && (ga == 0 || kb.pk_hash < ka.pk_hash)) {
 			row = kb.row; /* only in the new one */
 			is = D_ADDED;
