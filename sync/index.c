@@ -16,13 +16,15 @@
 #define RBUF_KEYS 170       /* 4080 bytes of keys per read: the least a merge's run gets */
 #define DIFF_RBUF_KEYS 2730 /* 65520 bytes of keys per read, for each side of a diff */
 #define STOP_EVERY 4096
+#define WB_CHUNK (1024 * 1024)
 
 /* A file written through a buffer. */
 struct wfile {
 	int fd;
 	char *buf;
 	size_t len;
-	uint64_t out; /* bytes put */
+	uint64_t out;    /* bytes put */
+	uint64_t queued; /* bytes whose writeback has started */
 	char path[4400];
 };
 
@@ -30,7 +32,7 @@ static int wf_open(struct wfile *f, const char *dir, const char *name)
 {
 	snprintf(f->path, sizeof(f->path), "%s/%s", dir, name);
 	f->len = 0;
-	f->out = 0;
+	f->out = f->queued = 0;
 	if ((f->buf = malloc(WBUF)) == NULL) {
 		f->fd = -1;
 		errno = ENOMEM;
@@ -82,6 +84,19 @@ static int wf_put(struct wfile *f, const void *p, size_t n)
 	memcpy(f->buf + f->len, p, n);
 	f->len += n;
 	return 0;
+}
+
+/* Start writing what was written of the file to the disk, by WB_CHUNK (all of it with
+ * force), so that its fsync finds little left to do. Advisory: the fsync reports errors. */
+static void wf_writeback(struct wfile *f, int force)
+{
+	uint64_t at = f->out - f->len;
+
+	if (at - f->queued >= (force ? 1 : WB_CHUNK)) {
+		sync_file_range(f->fd, (off_t)f->queued, (off_t)(at - f->queued),
+		                SYNC_FILE_RANGE_WRITE);
+		f->queued = at;
+	}
 }
 
 /* Close; with drop, also remove the file. */
@@ -389,6 +404,7 @@ int idxw_row(void *arg, long long off, const char *row, size_t len)
 
 	if (wf_put(&w->rows, &o, sizeof(o)) < 0)
 		return -1;
+	wf_writeback(&w->rows, 0);
 	if (w->id_col == -2) {
 		errno = EINVAL; /* no column list before the rows */
 		return -1;
@@ -632,6 +648,7 @@ static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 		}
 		if (wf_put(&w->keys, &k, sizeof(k)) < 0)
 			goto out;
+		wf_writeback(&w->keys, 0);
 		prev = k;
 		have_prev = 1;
 		if (++done % STOP_EVERY == 0 && stop && *stop) {
@@ -675,6 +692,7 @@ int idxw_finish(struct idxw *w, uint64_t data_size, const char *columns,
 	h.data_size = data_size;
 	if (wf_put(&w->rows, &end, sizeof(end)) < 0 || wf_flush(&w->rows) < 0)
 		goto fail;
+	wf_writeback(&w->rows, 1); /* while the keys are merged */
 	what = SNAPIDX_KEYS;
 	if (id_col >= 0) {
 		if ((unique = write_keys(w, stop)) == -3) {
@@ -955,7 +973,7 @@ int idx_diff(const char *old_dir, const char *from_id, const char *new_dir,
 {
 	static const char *const part[] = {"\"added\":[", "],\"changed\":[", "],\"deleted\":["};
 	struct side o, n;
-	struct wfile f = {-1, NULL, 0, 0, ""};
+	struct wfile f = {-1, NULL, 0, 0, 0, ""};
 	struct snapidx_span *sp = NULL;
 	struct snapidx_key *rbuf = NULL;
 	uint64_t *held = NULL;
