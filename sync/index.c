@@ -705,14 +705,23 @@ int idxw_finish(struct idxw *w, uint64_t data_size, const char *columns,
 		h.flags =
 		    (w->ids_integer ? SNAPIDX_IDS_INTEGER : 0) | (unique ? SNAPIDX_IDS_UNIQUE : 0);
 	}
+	/* Both heads, and both files on their way to the disk, before the first fsync. */
 	memcpy(h.magic, SNAPIDX_MAGIC_KEYS, 8);
 	h.nkeys = unique ? w->nrows : 0;
-	if (pwrite(w->keys.fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || fsync(w->keys.fd) < 0)
+	if (pwrite(w->keys.fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
 		goto fail;
+	sync_file_range(w->keys.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	what = SNAPIDX_ROWS;
 	memcpy(h.magic, SNAPIDX_MAGIC_ROWS, 8);
 	h.nkeys = w->nrows + 1;
-	if (pwrite(w->rows.fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || fsync(w->rows.fd) < 0)
+	if (pwrite(w->rows.fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		goto fail;
+	sync_file_range(w->rows.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	what = SNAPIDX_KEYS;
+	if (fsync(w->keys.fd) < 0)
+		goto fail;
+	what = SNAPIDX_ROWS;
+	if (fsync(w->rows.fd) < 0)
 		goto fail;
 	wf_close(&w->rows, 0);
 	wf_close(&w->keys, 0);
