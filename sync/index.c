@@ -556,7 +556,7 @@ static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 {
 	struct kread *rd = NULL;
 	struct ltree lt = {1, NULL, NULL};
-	struct snapidx_key k, prev, *rbuf = NULL;
+	struct snapidx_key k, prev = {0, 0, 0}, *rbuf = NULL;
 	size_t *win = NULL, per = 0, half = 0;
 	char *buf2 = NULL;
 	uint64_t done = 0;
@@ -611,7 +611,7 @@ static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 		} else {
 			size_t r = lt.loser[0];
 			int got;
-			if (i == w->nrows)
+			if (i == w->nrows || lt.cur[r].row == key_end.row)
 				break;
 			k = lt.cur[r];
 			if ((got = kr_next(&rd[r], &lt.cur[r])) < 0)
