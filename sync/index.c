@@ -13,15 +13,18 @@
 #include <unistd.h>
 
 #define WBUF (64 * 1024)
-#define RBUF_KEYS 170 /* 4080 bytes of keys per read */
+#define RBUF_KEYS 170       /* 4080 bytes of keys per read: the least a merge's run gets */
+#define DIFF_RBUF_KEYS 2730 /* 65520 bytes of keys per read, for each side of a diff */
 #define STOP_EVERY 4096
+#define WB_CHUNK (1024 * 1024)
 
 /* A file written through a buffer. */
 struct wfile {
 	int fd;
 	char *buf;
 	size_t len;
-	uint64_t out; /* bytes put */
+	uint64_t out;    /* bytes put */
+	uint64_t queued; /* bytes whose writeback has started */
 	char path[4400];
 };
 
@@ -29,7 +32,7 @@ static int wf_open(struct wfile *f, const char *dir, const char *name)
 {
 	snprintf(f->path, sizeof(f->path), "%s/%s", dir, name);
 	f->len = 0;
-	f->out = 0;
+	f->out = f->queued = 0;
 	if ((f->buf = malloc(WBUF)) == NULL) {
 		f->fd = -1;
 		errno = ENOMEM;
@@ -81,6 +84,19 @@ static int wf_put(struct wfile *f, const void *p, size_t n)
 	memcpy(f->buf + f->len, p, n);
 	f->len += n;
 	return 0;
+}
+
+/* Start writing what was written of the file to the disk, by WB_CHUNK (all of it with
+ * force), so that its fsync finds little left to do. Advisory: the fsync reports errors. */
+static void wf_writeback(struct wfile *f, int force)
+{
+	uint64_t at = f->out - f->len;
+
+	if (at - f->queued >= (force ? 1 : WB_CHUNK)) {
+		sync_file_range(f->fd, (off_t)f->queued, (off_t)(at - f->queued),
+		                SYNC_FILE_RANGE_WRITE);
+		f->queued = at;
+	}
 }
 
 /* Close; with drop, also remove the file. */
@@ -177,18 +193,43 @@ struct idxw {
 	struct snapidx_span *sp;
 	uint64_t nrows;
 	struct snapidx_key *run;
+	struct snapidx_key *sorted; /* IDXW_RUN_KEYS keys: the radix sort's other half */
 	size_t nrun;
 	uint64_t nruns;
 	int ids_integer;
 };
 
-static int key_cmp(const void *a, const void *b)
+void idx_sort_keys(struct snapidx_key *k, struct snapidx_key *tmp, size_t n)
 {
-	const struct snapidx_key *x = a, *y = b;
+	uint32_t count[8][256];
+	struct snapidx_key *src = k, *dst = tmp, *t;
 
-	if (x->pk_hash != y->pk_hash)
-		return x->pk_hash < y->pk_hash ? -1 : 1;
-	return x->row < y->row ? -1 : x->row > y->row;
+	if (n < 2)
+		return;
+	memset(count, 0, sizeof(count));
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h = k[i].pk_hash;
+		for (int b = 0; b < 8; b++)
+			count[b][(h >> (8 * b)) & 0xff]++;
+	}
+	for (int b = 0; b < 8; b++) {
+		uint32_t *c = count[b], sum = 0;
+		unsigned shift = 8 * (unsigned)b;
+		if (c[(src[0].pk_hash >> shift) & 0xff] == n)
+			continue; /* this byte is the same in every key */
+		for (int j = 0; j < 256; j++) {
+			uint32_t x = c[j];
+			c[j] = sum;
+			sum += x;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[c[(src[i].pk_hash >> shift) & 0xff]++] = src[i];
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != k)
+		memcpy(k, src, n * sizeof(*k));
 }
 
 struct idxw *idxw_start(const char *dir, int data_fd, const char *id_column,
@@ -203,6 +244,7 @@ struct idxw *idxw_start(const char *dir, int data_fd, const char *id_column,
 	    (w->upd_name = strdup(updated_column)) == NULL ||
 	    (w->id_json = malloc(6 * n + 3)) == NULL ||
 	    (w->run = malloc(IDXW_RUN_KEYS * sizeof(*w->run))) == NULL ||
+	    (w->sorted = malloc(IDXW_RUN_KEYS * sizeof(*w->sorted))) == NULL ||
 	    (w->scratch = malloc(WBUF)) == NULL) {
 		snprintf(err, errlen, "the index: out of memory");
 		goto fail;
@@ -237,6 +279,7 @@ void idxw_abort(struct idxw *w)
 	free(w->id_json);
 	free(w->sp);
 	free(w->run);
+	free(w->sorted);
 	free(w->scratch);
 	free(w);
 }
@@ -269,7 +312,7 @@ static int run_flush(struct idxw *w)
 {
 	if (w->nrun == 0)
 		return 0;
-	qsort(w->run, w->nrun, sizeof(*w->run), key_cmp);
+	idx_sort_keys(w->run, w->sorted, w->nrun);
 	if (w->runs.fd < 0 && wf_open(&w->runs, w->dir, IDXW_RUNS) < 0)
 		return -1;
 	if (wf_put(&w->runs, w->run, w->nrun * sizeof(*w->run)) < 0)
@@ -361,6 +404,7 @@ int idxw_row(void *arg, long long off, const char *row, size_t len)
 
 	if (wf_put(&w->rows, &o, sizeof(o)) < 0)
 		return -1;
+	wf_writeback(&w->rows, 0);
 	if (w->id_col == -2) {
 		errno = EINVAL; /* no column list before the rows */
 		return -1;
@@ -423,19 +467,22 @@ static int row_id(int rows_fd, int data_fd, uint64_t nrows, uint64_t i, int32_t 
 	return prefix_at(data_fd, off, len, (uint32_t)id_col + 1, buf, sp, p);
 }
 
-/* Streaming reader of sorted keys from fd, from byte start, n keys. */
+/* Streaming reader of sorted keys from fd, from byte start, n keys, through buf (cap keys). */
 struct kread {
 	int fd;
 	uint64_t pos, left;
-	struct snapidx_key buf[RBUF_KEYS];
-	size_t i, n;
+	struct snapidx_key *buf;
+	size_t cap, i, n;
 };
 
-static void kr_init(struct kread *r, int fd, uint64_t start, uint64_t n)
+static void kr_init(struct kread *r, int fd, uint64_t start, uint64_t n, struct snapidx_key *buf,
+                    size_t cap)
 {
 	r->fd = fd;
 	r->pos = start;
 	r->left = n;
+	r->buf = buf;
+	r->cap = cap;
 	r->i = r->n = 0;
 }
 
@@ -443,7 +490,7 @@ static void kr_init(struct kread *r, int fd, uint64_t start, uint64_t n)
 static int kr_next(struct kread *r, struct snapidx_key *k)
 {
 	if (r->i == r->n) {
-		size_t n = r->left < RBUF_KEYS ? (size_t)r->left : RBUF_KEYS;
+		size_t n = r->left < r->cap ? (size_t)r->left : r->cap;
 		if (n == 0)
 			return 0;
 		if (pread_all(r->fd, r->buf, n * sizeof(*k), r->pos) < 0)
@@ -457,26 +504,50 @@ static int kr_next(struct kread *r, struct snapidx_key *k)
 	return 1;
 }
 
-struct heap_ent {
-	struct snapidx_key k;
-	size_t run;
+/*
+ * The merge of the runs: a tree of losers over each run's next key, its leaves the runs
+ * (rounded up to a power of two; a run that has ended holds a key past every other). Taking
+ * the least key replays its run's matches up to the root, without a branch on the keys: the
+ * hashes are random, and a heap's compares would each be a coin toss for the branch predictor.
+ */
+struct ltree {
+	size_t leaves;
+	size_t *loser;           /* loser[0]: the run of the least key; loser[1..]: each match's */
+	struct snapidx_key *cur; /* each leaf's next key */
 };
 
-static void heap_down(struct heap_ent *h, size_t n, size_t i)
+static const struct snapidx_key key_end = {UINT64_MAX, 0, UINT64_MAX};
+
+static size_t key_before(const struct snapidx_key *x, const struct snapidx_key *y)
 {
-	for (;;) {
-		size_t l = 2 * i + 1, m = i;
-		if (l < n && key_cmp(&h[l].k, &h[m].k) < 0)
-			m = l;
-		if (l + 1 < n && key_cmp(&h[l + 1].k, &h[m].k) < 0)
-			m = l + 1;
-		if (m == i)
-			return;
-		struct heap_ent t = h[i];
-		h[i] = h[m];
-		h[m] = t;
-		i = m;
+	return (size_t)((x->pk_hash < y->pk_hash) |
+	                ((x->pk_hash == y->pk_hash) & (x->row < y->row)));
+}
+
+/* The first matches, once each leaf holds its first key. win: 2 * leaves. */
+static void lt_build(struct ltree *t, size_t *win)
+{
+	size_t n = t->leaves;
+
+	for (size_t i = 0; i < n; i++)
+		win[n + i] = i;
+	for (size_t i = n; i-- > 1;) {
+		size_t a = win[2 * i], b = win[2 * i + 1], c = key_before(&t->cur[b], &t->cur[a]);
+		win[i] = c ? b : a;
+		t->loser[i] = c ? a : b;
 	}
+	t->loser[0] = n > 1 ? win[1] : 0;
+}
+
+/* After leaf r got its next key: its matches again, up to the root. */
+static void lt_replay(struct ltree *t, size_t r)
+{
+	for (size_t i = (r + t->leaves) / 2; i; i /= 2) {
+		size_t l = t->loser[i], c = key_before(&t->cur[l], &t->cur[r]);
+		t->loser[i] = c ? r : l;
+		r = c ? l : r;
+	}
+	t->loser[0] = r;
 }
 
 /* Write the sorted keys to keys.idx. Returns 1 when the ids are unique, 0 when not (keys.idx
@@ -484,37 +555,53 @@ static void heap_down(struct heap_ent *h, size_t n, size_t i)
 static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 {
 	struct kread *rd = NULL;
-	struct heap_ent *h = NULL;
-	struct snapidx_key k, prev;
-	size_t nh = 0;
+	struct ltree lt = {1, NULL, NULL};
+	struct snapidx_key k, prev = {0, 0, 0}, *rbuf = NULL;
+	size_t *win = NULL, per = 0, half = 0;
 	char *buf2 = NULL;
 	uint64_t done = 0;
 	int have_prev = 0, rc = -1, unique = 1;
 
 	if (w->nruns == 0) {
-		qsort(w->run, w->nrun, sizeof(*w->run), key_cmp);
+		idx_sort_keys(w->run, w->sorted, w->nrun);
 	} else {
 		if (run_flush(w) < 0 || wf_flush(&w->runs) < 0)
 			return -1;
+		/* The read buffers: the sort's two arrays, shared out, while a run gets at least
+		 * RBUF_KEYS of them (up to 192 runs, 3,145,728 rows); past that, their own. */
+		half = (size_t)(w->nruns + 1) / 2;
+		per = IDXW_RUN_KEYS / half;
+		if (per < RBUF_KEYS) {
+			per = RBUF_KEYS;
+			if ((rbuf = malloc(w->nruns * per * sizeof(*rbuf))) == NULL) {
+				errno = ENOMEM;
+				goto out;
+			}
+		}
+		while (lt.leaves < w->nruns)
+			lt.leaves *= 2;
 		if ((rd = malloc(w->nruns * sizeof(*rd))) == NULL ||
-		    (h = malloc(w->nruns * sizeof(*h))) == NULL) {
+		    (lt.loser = malloc(lt.leaves * sizeof(*lt.loser))) == NULL ||
+		    (lt.cur = malloc(lt.leaves * sizeof(*lt.cur))) == NULL ||
+		    (win = malloc(2 * lt.leaves * sizeof(*win))) == NULL) {
 			errno = ENOMEM;
 			goto out;
 		}
 		for (uint64_t r = 0; r < w->nruns; r++) {
 			uint64_t first = r * IDXW_RUN_KEYS, n = w->nrows - first;
+			struct snapidx_key *b =
+			    rbuf ? rbuf + r * per : (r % 2 ? w->sorted : w->run) + r / 2 * per;
 			int got;
 			kr_init(&rd[r], w->runs.fd, first * sizeof(k),
-			        n < IDXW_RUN_KEYS ? n : IDXW_RUN_KEYS);
-			if ((got = kr_next(&rd[r], &h[nh].k)) < 0)
+			        n < IDXW_RUN_KEYS ? n : IDXW_RUN_KEYS, b, per);
+			if ((got = kr_next(&rd[r], &lt.cur[r])) < 0)
 				goto out;
-			if (got) {
-				h[nh].run = (size_t)r;
-				nh++;
-			}
+			if (!got)
+				lt.cur[r] = key_end;
 		}
-		for (size_t i = nh / 2; i-- > 0;)
-			heap_down(h, nh, i);
+		for (size_t r = (size_t)w->nruns; r < lt.leaves; r++)
+			lt.cur[r] = key_end;
+		lt_build(&lt, win);
 	}
 	for (uint64_t i = 0;; i++) {
 		if (w->nruns == 0) {
@@ -522,15 +609,16 @@ static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 				break;
 			k = w->run[i];
 		} else {
+			size_t r = lt.loser[0];
 			int got;
-			if (nh == 0)
+			if (i == w->nrows || lt.cur[r].row == key_end.row)
 				break;
-			k = h[0].k;
-			if ((got = kr_next(&rd[h[0].run], &h[0].k)) < 0)
+			k = lt.cur[r];
+			if ((got = kr_next(&rd[r], &lt.cur[r])) < 0)
 				goto out;
 			if (!got)
-				h[0] = h[--nh];
-			heap_down(h, nh, 0);
+				lt.cur[r] = key_end;
+			lt_replay(&lt, r);
 		}
 		if (have_prev && prev.pk_hash == k.pk_hash) {
 			/* the same hash: the same id, or (rarely) two ids that collide */
@@ -560,6 +648,7 @@ static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 		}
 		if (wf_put(&w->keys, &k, sizeof(k)) < 0)
 			goto out;
+		wf_writeback(&w->keys, 0);
 		prev = k;
 		have_prev = 1;
 		if (++done % STOP_EVERY == 0 && stop && *stop) {
@@ -574,7 +663,10 @@ static int write_keys(struct idxw *w, volatile sig_atomic_t *stop)
 	rc = unique;
 out:
 	free(rd);
-	free(h);
+	free(lt.loser);
+	free(lt.cur);
+	free(win);
+	free(rbuf);
 	free(buf2);
 	return rc;
 }
@@ -600,6 +692,7 @@ int idxw_finish(struct idxw *w, uint64_t data_size, const char *columns,
 	h.data_size = data_size;
 	if (wf_put(&w->rows, &end, sizeof(end)) < 0 || wf_flush(&w->rows) < 0)
 		goto fail;
+	wf_writeback(&w->rows, 1); /* while the keys are merged */
 	what = SNAPIDX_KEYS;
 	if (id_col >= 0) {
 		if ((unique = write_keys(w, stop)) == -3) {
@@ -612,14 +705,23 @@ int idxw_finish(struct idxw *w, uint64_t data_size, const char *columns,
 		h.flags =
 		    (w->ids_integer ? SNAPIDX_IDS_INTEGER : 0) | (unique ? SNAPIDX_IDS_UNIQUE : 0);
 	}
+	/* Both heads, and both files on their way to the disk, before the first fsync. */
 	memcpy(h.magic, SNAPIDX_MAGIC_KEYS, 8);
 	h.nkeys = unique ? w->nrows : 0;
-	if (pwrite(w->keys.fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || fsync(w->keys.fd) < 0)
+	if (pwrite(w->keys.fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
 		goto fail;
+	sync_file_range(w->keys.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	what = SNAPIDX_ROWS;
 	memcpy(h.magic, SNAPIDX_MAGIC_ROWS, 8);
 	h.nkeys = w->nrows + 1;
-	if (pwrite(w->rows.fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || fsync(w->rows.fd) < 0)
+	if (pwrite(w->rows.fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		goto fail;
+	sync_file_range(w->rows.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	what = SNAPIDX_KEYS;
+	if (fsync(w->keys.fd) < 0)
+		goto fail;
+	what = SNAPIDX_ROWS;
+	if (fsync(w->rows.fd) < 0)
 		goto fail;
 	wf_close(&w->rows, 0);
 	wf_close(&w->keys, 0);
@@ -733,76 +835,129 @@ static int copy_row(const struct side *s, uint64_t i, struct wfile *f)
 
 enum { D_ADDED, D_CHANGED, D_DELETED };
 
-/* One pass of the merge of both keys arrays: write the rows (or ids) of one kind. */
-static int diff_pass(const struct side *o, const struct side *n, int kind, struct wfile *f,
-                     struct snapidx_span *sp, char *win, uint64_t limit,
-                     volatile sig_atomic_t *stop)
-{
-	struct kread *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
-	struct snapidx_key ka, kb;
-	int ga = 0, gb = 0, rc = -1, first = 1;
-	uint64_t steps = 0;
+/* The changed and deleted rows that the pass writing the added ones holds back until their
+ * turn in the file: row numbers, the changed ones from the front, the deleted ones from the
+ * back (64 KiB). A kind that does not fit gets a pass of its own. */
+#define DIFF_HELD 8192
 
-	if (a == NULL || b == NULL) {
-		errno = ENOMEM;
-		goto out;
+struct diff {
+	const struct side *o, *n;
+	struct wfile *f;
+	struct snapidx_span *sp;
+	char *win;
+	uint64_t limit;
+	struct snapidx_key *rbuf; /* 2 * DIFF_RBUF_KEYS: the readers of both keys.idx */
+	uint64_t *held;           /* DIFF_HELD */
+	size_t nheld[3];
+	int lost[3]; /* a row of that kind did not fit in held */
+	int first;   /* nothing yet in the current array */
+};
+
+/* Write a row of the new side (added, changed) or the id of a row of the old (deleted).
+ * Returns 0, -1 (errno), or -4 when the file passes its limit. */
+static int emit(struct diff *d, int kind, uint64_t row)
+{
+	if (!d->first && wf_put(d->f, ",", 1) < 0)
+		return -1;
+	d->first = 0;
+	if (kind == D_DELETED) {
+		const struct side *o = d->o;
+		const struct snapidx_span *id = &d->sp[o->rh.id_col];
+		struct prefix p;
+		int rc;
+		if (row_id(o->rows_fd, o->data_fd, o->rh.nrows, row, o->rh.id_col, d->win, d->sp,
+		           &p) < 0)
+			return -1;
+		rc = wf_put(d->f, p.row + id->off, id->len);
+		unmap_row(&p.m);
+		if (rc < 0)
+			return -1;
+	} else if (copy_row(d->n, row, d->f) < 0) {
+		return -1;
 	}
-	kr_init(a, o->keys_fd, sizeof(struct snapidx_head), o->kh.nkeys);
-	kr_init(b, n->keys_fd, sizeof(struct snapidx_head), n->kh.nkeys);
-	if ((ga = kr_next(a, &ka)) < 0 || (gb = kr_next(b, &kb)) < 0)
-		goto out;
+	return d->f->out > d->limit ? -4 : 0;
+}
+
+/* One merge of both keys arrays: write the rows (or ids) of one kind; with hold, keep the
+ * changed and deleted rows back in d->held while there is room. 0, -1, -3 (stop) or -4. */
+static int diff_pass(struct diff *d, int kind, int hold, volatile sig_atomic_t *stop)
+{
+	struct kread a, b;
+	struct snapidx_key ka, kb;
+	int ga, gb, r;
+	uint64_t steps = 0, check = STOP_EVERY;
+
+	kr_init(&a, d->o->keys_fd, sizeof(struct snapidx_head), d->o->kh.nkeys, d->rbuf,
+	        DIFF_RBUF_KEYS);
+	kr_init(&b, d->n->keys_fd, sizeof(struct snapidx_head), d->n->kh.nkeys,
+	        d->rbuf + DIFF_RBUF_KEYS, DIFF_RBUF_KEYS);
+	if ((ga = kr_next(&a, &ka)) < 0 || (gb = kr_next(&b, &kb)) < 0)
+		return -1;
 	while (ga > 0 || gb > 0) {
-		struct snapidx_key cur;
-		int emit;
-		if (++steps % STOP_EVERY == 0 && stop && *stop) {
-			rc = -3;
-			goto out;
+		uint64_t row;
+		int is;
+		if (++steps >= check) {
+			if (stop && *stop)
+				return -3;
+			check = steps + STOP_EVERY;
+		}
+		if (ga > 0 && gb > 0 && ka.pk_hash == kb.pk_hash && ka.row_hash == kb.row_hash) {
+			/* Unchanged, like most rows: those that follow are skipped in place. */
+			const struct snapidx_key *x = a.buf + a.i, *y = b.buf + b.i;
+			size_t m = a.n - a.i < b.n - b.i ? a.n - a.i : b.n - b.i, j = 0;
+			while (j < m && x[j].pk_hash == y[j].pk_hash &&
+			       x[j].row_hash == y[j].row_hash)
+				j++;
+			a.i += j;
+			b.i += j;
+			steps += j;
+			if ((ga = kr_next(&a, &ka)) < 0 || (gb = kr_next(&b, &kb)) < 0)
+				return -1;
+			continue;
 		}
 		if (gb > 0 && (ga == 0 || kb.pk_hash < ka.pk_hash)) {
-			cur = kb; /* only in the new one */
-			emit = kind == D_ADDED;
-			gb = kr_next(b, &kb);
+			row = kb.row; /* only in the new one */
+			is = D_ADDED;
+			gb = kr_next(&b, &kb);
 		} else if (ga > 0 && (gb == 0 || ka.pk_hash < kb.pk_hash)) {
-			cur = ka; /* only in the old one */
-			emit = kind == D_DELETED;
-			ga = kr_next(a, &ka);
+			row = ka.row; /* only in the old one */
+			is = D_DELETED;
+			ga = kr_next(&a, &ka);
 		} else {
-			cur = kb; /* in both */
-			emit = kind == D_CHANGED && ka.row_hash != kb.row_hash;
-			ga = kr_next(a, &ka);
-			gb = kr_next(b, &kb);
+			row = kb.row; /* in both */
+			is = ka.row_hash != kb.row_hash ? D_CHANGED : -1;
+			ga = kr_next(&a, &ka);
+			gb = kr_next(&b, &kb);
 		}
 		if (ga < 0 || gb < 0)
-			goto out;
-		if (!emit)
-			continue;
-		if (!first && wf_put(f, ",", 1) < 0)
-			goto out;
-		first = 0;
-		if (kind == D_DELETED) {
-			struct prefix p;
-			const struct snapidx_span *id = &sp[o->rh.id_col];
-			if (row_id(o->rows_fd, o->data_fd, o->rh.nrows, cur.row, o->rh.id_col, win,
-			           sp, &p) < 0)
-				goto out;
-			if (wf_put(f, p.row + id->off, id->len) < 0) {
-				unmap_row(&p.m);
-				goto out;
-			}
-			unmap_row(&p.m);
-		} else if (copy_row(n, cur.row, f) < 0) {
-			goto out;
-		}
-		if (f->out > limit) {
-			rc = -4;
-			goto out;
+			return -1;
+		if (is == kind) {
+			if ((r = emit(d, kind, row)) < 0)
+				return r;
+		} else if (hold && is >= 0) {
+			if (d->nheld[D_CHANGED] + d->nheld[D_DELETED] == DIFF_HELD)
+				d->lost[is] = 1;
+			else if (is == D_CHANGED)
+				d->held[d->nheld[D_CHANGED]++] = row;
+			else
+				d->held[DIFF_HELD - ++d->nheld[D_DELETED]] = row;
 		}
 	}
-	rc = 0;
-out:
-	free(a);
-	free(b);
-	return rc;
+	return 0;
+}
+
+/* The held rows of one kind, in the merge's order. 0, -1, -3 (stop) or -4. */
+static int emit_held(struct diff *d, int kind, volatile sig_atomic_t *stop)
+{
+	for (size_t i = 0; i < d->nheld[kind]; i++) {
+		int r;
+		if ((i + 1) % STOP_EVERY == 0 && stop && *stop)
+			return -3;
+		r = emit(d, kind, kind == D_CHANGED ? d->held[i] : d->held[DIFF_HELD - 1 - i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static int fsync_path(const char *path)
@@ -827,8 +982,11 @@ int idx_diff(const char *old_dir, const char *from_id, const char *new_dir,
 {
 	static const char *const part[] = {"\"added\":[", "],\"changed\":[", "],\"deleted\":["};
 	struct side o, n;
-	struct wfile f = {-1, NULL, 0, 0, ""};
+	struct wfile f = {-1, NULL, 0, 0, 0, ""};
 	struct snapidx_span *sp = NULL;
+	struct snapidx_key *rbuf = NULL;
+	uint64_t *held = NULL;
+	struct diff d;
 	char *win = NULL;
 	char dir[4400], name[128], ka[256], kb[256];
 	int rc = -1, r;
@@ -855,7 +1013,9 @@ int idx_diff(const char *old_dir, const char *from_id, const char *new_dir,
 		}
 	}
 	if ((sp = malloc(((size_t)o.rh.id_col + 1) * sizeof(*sp))) == NULL ||
-	    (win = malloc(WBUF)) == NULL) {
+	    (win = malloc(WBUF)) == NULL ||
+	    (rbuf = malloc(2 * DIFF_RBUF_KEYS * sizeof(*rbuf))) == NULL ||
+	    (held = malloc(DIFF_HELD * sizeof(*held))) == NULL) {
 		snprintf(err, errlen, "the changes: out of memory");
 		goto out;
 	}
@@ -869,10 +1029,26 @@ int idx_diff(const char *old_dir, const char *from_id, const char *new_dir,
 		snprintf(err, errlen, "%s/%s: %s", dir, name, strerror(errno));
 		goto out;
 	}
+	memset(&d, 0, sizeof(d));
+	d.o = &o;
+	d.n = &n;
+	d.f = &f;
+	d.sp = sp;
+	d.win = win;
+	d.limit = n.rh.data_size / IDX_CHANGES_MAX;
+	d.rbuf = rbuf;
+	d.held = held;
+	/* One merge writes the added rows and holds the others back for their arrays. */
 	for (int kind = D_ADDED; kind <= D_DELETED; kind++) {
 		if (wf_put(&f, part[kind], strlen(part[kind])) < 0)
 			goto werr;
-		r = diff_pass(&o, &n, kind, &f, sp, win, n.rh.data_size / IDX_CHANGES_MAX, stop);
+		d.first = 1;
+		if (kind == D_ADDED)
+			r = diff_pass(&d, kind, 1, stop);
+		else if (!d.lost[kind])
+			r = emit_held(&d, kind, stop);
+		else
+			r = diff_pass(&d, kind, 0, stop);
 		if (r == -3) {
 			snprintf(err, errlen, "stopped while writing the changes from %s", from_id);
 			rc = -3;
@@ -901,6 +1077,8 @@ out:
 	wf_close(&f, rc != 0);
 	free(sp);
 	free(win);
+	free(rbuf);
+	free(held);
 	side_close(&o);
 	side_close(&n);
 	return rc;

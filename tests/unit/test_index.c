@@ -315,11 +315,31 @@ static void check_changes(const char *dir, const char *from, const char *to, int
 			bad++;
 	}
 	CHECK(bad == 0, "%s: every entry is right (%d not)", what, bad);
+	/* each array in keys.idx's order: by the hash of the id's JSON text (plain digits) */
+	bad = 0;
+	for (int a = 0; a < 3; a++) {
+		struct json_object *arr = a == 0 ? added : a == 1 ? changed : deleted;
+		uint64_t last = 0;
+		for (size_t i = 0; i < json_object_array_length(arr); i++) {
+			struct json_object *e = json_object_array_get_idx(arr, i), *id = e;
+			char text[64];
+			uint64_t h;
+			if (a < 2)
+				json_object_object_get_ex(e, "id", &id);
+			snprintf(text, sizeof(text), "\"%s\"", json_object_get_string(id));
+			h = snapidx_hash(text, strlen(text));
+			bad += i > 0 && h < last;
+			last = h;
+		}
+	}
+	CHECK(bad == 0, "%s: each array is in pk_hash order (%d out of it)", what, bad);
 out:
 	json_object_put(ch);
 	json_object_put(old);
 	json_object_put(new);
 }
+
+static void many_deleted(const char *dir, struct table *t, const char *id4);
 
 static void three_imports(const char *dir)
 {
@@ -404,7 +424,86 @@ static void three_imports(const char *dir)
 		      "every row changed: no changes file over 1/%d of the body", IDX_CHANGES_MAX);
 		snprintf(snap, sizeof(snap), "%s/snapshots/%s", dir, id4);
 		check_index(snap, 1, "import 4");
+		many_deleted(dir, &t, id4);
 	}
+}
+
+/* 5 (after 4): delete 9,000 rows, change 500, add 99: more changed and deleted rows than
+ * the diff's merge holds back (8,192), so those get passes of their own. */
+static void many_deleted(const char *dir, struct table *t, const char *id4)
+{
+	char id5[64], snap[600];
+	int del = 0, chg = 0, add = 0;
+
+	for (int i = 1; i <= NROWS && del < 9000; i++) {
+		if (t->ver[i] < 0)
+			continue;
+		if (i % 4 == 1) {
+			t->ver[i] = -1;
+			del++;
+		} else if (i % 40 == 2 && chg < 500) {
+			t->ver[i] = 4;
+			chg++;
+		}
+	}
+	for (int i = NROWS + 101; i < NROWS + 200; i++, add++)
+		t->ver[i] = 4;
+	if (build(dir, t, id5, sizeof(id5)) < 0)
+		return;
+	snprintf(snap, sizeof(snap), "%s/snapshots/%s", dir, id5);
+	check_index(snap, 1, "import 5");
+	check_changes(dir, id4, id5, add, chg, del, "4 to 5");
+	CHECK(del == 9000 && chg == 500, "import 5 deletes %d and changes %d", del, chg);
+}
+
+/* The radix sort of a run, against qsort by (pk_hash, row): random hashes, hashes that
+ * differ only in their top byte or two (many equal: ties keep row order), only in the low
+ * byte, or not at all (every byte's pass skipped); an odd and an even number of passes. */
+static int by_hash_row(const void *a, const void *b)
+{
+	const struct snapidx_key *x = a, *y = b;
+
+	if (x->pk_hash != y->pk_hash)
+		return x->pk_hash < y->pk_hash ? -1 : 1;
+	return x->row < y->row ? -1 : x->row > y->row;
+}
+
+static void sort_order(void)
+{
+	static const char *const what[] = {"random hashes", "only the top byte differs",
+	                                   "only the top two bytes differ",
+	                                   "only the low byte differs", "all hashes equal"};
+	enum { N = IDXW_RUN_KEYS };
+	static struct snapidx_key k[N], tmp[N], want[N];
+	uint64_t x = 88172645463325252ULL;
+
+	for (int c = 0; c < 5; c++) {
+		size_t ties = 0;
+		for (size_t i = 0; i < N; i++) {
+			uint64_t h;
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			h = c == 0   ? x
+			    : c == 1 ? (x % 5) << 56 | 0x00abcdef01234567ULL
+			    : c == 2 ? (x % 300) << 48 | 0x0000cdef01234567ULL
+			    : c == 3 ? 0xfedcba9876543200ULL | (x % 3)
+			             : 0x0123456789abcdefULL;
+			k[i] = (struct snapidx_key){h, x * 31, i};
+			tmp[i] = (struct snapidx_key){~0ULL, ~0ULL, ~0ULL};
+		}
+		memcpy(want, k, sizeof(k));
+		qsort(want, N, sizeof(want[0]), by_hash_row);
+		for (size_t i = 1; i < N; i++)
+			ties += want[i - 1].pk_hash == want[i].pk_hash;
+		idx_sort_keys(k, tmp, N);
+		CHECK(memcmp(k, want, sizeof(k)) == 0 && (c == 0 || ties > N / 2),
+		      "radix sort, %s: the order of (pk_hash, row), %zu ties", what[c], ties);
+	}
+	k[0] = (struct snapidx_key){5, 6, 7};
+	idx_sort_keys(k, tmp, 1);
+	idx_sort_keys(k, NULL, 0);
+	CHECK(k[0].pk_hash == 5 && k[0].row_hash == 6 && k[0].row == 7, "radix sort of one key");
 }
 
 /* No unique ids, or no id column: an index without keys, and no changes file. */
@@ -482,6 +581,7 @@ void test_index(void)
 		CHECK(0, "setup: mkdtemp: %s", strerror(errno));
 		return;
 	}
+	sort_order();
 	three_imports(d1);
 	no_keys(d2, 1, "a duplicate id");
 	no_keys(d3, 0, "no id column");
