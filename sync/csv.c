@@ -6,12 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
 #define CSV_READ_SIZE (256 * 1024)
+#define CSV_WINDOW (1024 * 1024) /* a regular file is mapped this much at a time */
 #define CSV_FLUSH_AT (1024 * 1024)
 #define CSV_PROGRESS_EVERY (64LL * 1024 * 1024)
 #define CSV_COUNT_WIDTH 15                 /* room for the row count, padded with spaces */
@@ -239,6 +242,11 @@ struct parser {
 	struct csv_out *sink;
 	char *err;
 	size_t errlen;
+	/* The input as a whole, across reads or windows. */
+	const struct csv_opts *opts;
+	long long total, next_progress;
+	int bom;  /* bytes of a leading BOM matched so far; -1 once past it */
+	int lead; /* no byte but white space seen yet */
 };
 
 static int fail(struct parser *p, long long line, long long col, const char *fmt, ...)
@@ -792,15 +800,136 @@ static int is_space(unsigned char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
 }
 
+/* The bytes of the input at base: the HTML check, then the parser. */
+static int feed_text(struct parser *p, const unsigned char *s, size_t n, long long base)
+{
+	/* A page answered instead of the export: '<' first, after any white space. */
+	for (size_t i = 0; p->lead && i < n; i++) {
+		if (is_space(s[i]))
+			continue;
+		p->lead = 0;
+		if (s[i] == '<')
+			return fail(p, 1, 1, "this is an HTML page, not a CSV export");
+	}
+	return parse_chunk(p, s, n, base);
+}
+
+static const unsigned char bom[3] = {0xef, 0xbb, 0xbf};
+
+/* The next n bytes of the input, however it was cut (a read, a window): the same output for
+ * any cut. A leading UTF-8 BOM is skipped, matched across cuts too. */
+static int feed(struct parser *p, const unsigned char *s, size_t n)
+{
+	size_t skip = 0;
+
+	if (p->bom >= 0) {
+		int before = p->bom;
+		while (skip < n && p->bom < 3 && s[skip] == bom[p->bom])
+			skip++, p->bom++;
+		if (p->bom == 3) {
+			p->bom = -1;
+			p->line_start = 3;
+		} else if (skip < n) { /* not a BOM: the bytes matched are text */
+			p->bom = -1;
+			if (before && feed_text(p, bom, (size_t)before, 0) < 0)
+				return -1;
+			skip = 0;
+		}
+	}
+	if (skip < n && feed_text(p, s + skip, n - skip, p->total + (long long)skip) < 0)
+		return -1;
+	p->total += (long long)n;
+	/* A field or a header that does not end is refused as it grows, not at its end. */
+	if ((p->in_field && field_fits(p, p->total) < 0) || (p->header && header_fits(p) < 0))
+		return -1;
+	if (p->opts->progress && p->total >= p->next_progress) {
+		p->opts->progress(p->opts->arg, p->rows, p->total);
+		p->next_progress += CSV_PROGRESS_EVERY;
+	}
+	return 0;
+}
+
+/* The input ended: a BOM begun but not finished was text. */
+static int feed_end(struct parser *p)
+{
+	int held = p->bom;
+
+	p->bom = -1;
+	return held > 0 ? feed_text(p, bom, (size_t)held, 0) : 0;
+}
+
+static int stopped(struct parser *p)
+{
+	if (p->opts->stop && *p->opts->stop) {
+		snprintf(p->err, p->errlen, "%s: stopped after %lld bytes", p->name, p->total);
+		return 1;
+	}
+	return 0;
+}
+
+static size_t csv_chunk; /* the test hook's: the most bytes parsed at once, 0 for the default */
+
+void csv_test_chunk(size_t n)
+{
+	csv_chunk = n;
+}
+
+/*
+ * A regular file is parsed straight from the page cache, a window at a time (mapped, parsed,
+ * unmapped), so it is not copied and only one window's pages count in the RSS. The stop flag
+ * is checked before every window. Returns 0 with *off where it stopped: the end of the file
+ * as the last fstat saw it, or the start of a window that could not be mapped (the read loop
+ * goes on from there either way). -1 for bad input (err set), -3 when stopped.
+ *
+ * A file that shrinks under us: each window is mapped after an fstat and no further than the
+ * size it gave, so a file cut between windows ends there, as with read(2). What remains: a
+ * file cut while a window is being parsed (at most CSV_WINDOW bytes, about 4 ms of work)
+ * raises SIGBUS on the first touch of a page past its new end, which kills the process (a
+ * handler would be process-wide, and the signals are main.c's).
+ */
+static int map_input(struct parser *p, int fd, off_t *off)
+{
+	size_t win = csv_chunk ? csv_chunk : CSV_WINDOW;
+	off_t page = (off_t)sysconf(_SC_PAGESIZE);
+	struct stat st;
+
+	for (;;) {
+		size_t len, delta;
+		off_t at;
+		void *m;
+		int rc;
+
+		if (stopped(p))
+			return -3;
+		if (fstat(fd, &st) < 0 || st.st_size <= *off)
+			return 0;
+		len = (size_t)(st.st_size - *off) < win ? (size_t)(st.st_size - *off) : win;
+		at = *off - *off % page;
+		delta = (size_t)(*off - at);
+		m = mmap(NULL, delta + len, PROT_READ, MAP_PRIVATE, fd, at);
+		if (m == MAP_FAILED)
+			return 0;
+		madvise(m, delta + len, MADV_SEQUENTIAL);
+		rc = feed(p, (const unsigned char *)m + delta, len);
+		munmap(m, delta + len);
+		if (rc < 0)
+			return -1;
+		*off += (off_t)len;
+	}
+}
+
 int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *last_updated,
                 struct csv_result *res, const struct csv_opts *opts, char *err, size_t errlen)
 {
 	static const struct csv_opts defaults = {0, NULL, NULL, NULL};
 	struct parser p;
+	struct stat st;
 	unsigned char *in = NULL;
-	long long total = 0, next_progress = CSV_PROGRESS_EVERY, col;
+	size_t rsize = csv_chunk && csv_chunk < CSV_READ_SIZE ? csv_chunk : CSV_READ_SIZE;
+	long long total, col;
+	off_t pos;
 	char head[160], num[32];
-	int rc = -1, hn, first = 1, lead = 1;
+	int rc = -1, hn;
 
 	cls_init();
 	if (opts == NULL)
@@ -818,7 +947,10 @@ int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *la
 	p.sink = out;
 	p.err = err;
 	p.errlen = errlen;
-	if ((in = malloc(CSV_READ_SIZE)) == NULL || buf_grow(&p.out, CSV_FLUSH_AT + 4096) < 0) {
+	p.opts = opts;
+	p.next_progress = CSV_PROGRESS_EVERY;
+	p.lead = 1;
+	if (buf_grow(&p.out, CSV_FLUSH_AT + 4096) < 0) {
 		snprintf(err, errlen, "%s: out of memory", name);
 		goto out;
 	}
@@ -829,16 +961,29 @@ int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *la
 	put(&p.out, head, (size_t)hn);
 	out->head_len = (size_t)hn;
 
+	/* A regular file (--csv FILE) from its mapping; then, and for a pipe, by read(2). */
+	if (fstat(in_fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (pos = lseek(in_fd, 0, SEEK_CUR)) >= 0) {
+		if ((rc = map_input(&p, in_fd, &pos)) < 0)
+			goto out;
+		rc = -1;
+		if (lseek(in_fd, pos, SEEK_SET) < 0) {
+			snprintf(err, errlen, "%s: lseek: %s", name, strerror(errno));
+			goto out;
+		}
+	}
+	if ((in = malloc(rsize)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		goto out;
+	}
 	for (;;) {
 		ssize_t n;
-		size_t skip = 0;
 		/* Before every read, and again after a signal interrupted one. */
-		if (opts->stop && *opts->stop) {
-			snprintf(err, errlen, "%s: stopped after %lld bytes", name, total);
+		if (stopped(&p)) {
 			rc = -3;
 			goto out;
 		}
-		n = read(in_fd, in, CSV_READ_SIZE);
+		n = read(in_fd, in, rsize);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -847,32 +992,12 @@ int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *la
 		}
 		if (n == 0)
 			break;
-		if (first) {
-			first = 0;
-			if (n >= 3 && memcmp(in, "\xef\xbb\xbf", 3) == 0)
-				skip = 3, p.line_start = 3;
-		}
-		/* A page answered instead of the export: '<' first, after any white space. */
-		for (ssize_t i = (ssize_t)skip; lead && i < n; i++) {
-			if (is_space(in[i]))
-				continue;
-			lead = 0;
-			if (in[i] == '<') {
-				fail(&p, 1, 1, "this is an HTML page, not a CSV export");
-				goto out;
-			}
-		}
-		if (parse_chunk(&p, in + skip, (size_t)n - skip, total + (long long)skip) < 0)
+		if (feed(&p, in, (size_t)n) < 0)
 			goto out;
-		total += n;
-		/* A field or a header that does not end is refused as it grows, not at its end. */
-		if ((p.in_field && field_fits(&p, total) < 0) || (p.header && header_fits(&p) < 0))
-			goto out;
-		if (opts->progress && total >= next_progress) {
-			opts->progress(opts->arg, p.rows, total);
-			next_progress += CSV_PROGRESS_EVERY;
-		}
 	}
+	if (feed_end(&p) < 0)
+		goto out;
+	total = p.total;
 	col = total - p.line_start + 1;
 	if (p.st == S_QUOTED) {
 		fail(&p, p.fline, p.fcol, "unterminated quoted field (is the export truncated?)");
