@@ -207,10 +207,15 @@ size_t csv_json_escape(char *dst, const char *s, size_t len)
 
 enum state { S_START, S_BARE, S_QUOTED, S_QUOTE1, S_CR };
 
-/* A column name: its text in hdr, and where it was in the header (for messages). */
+/* A column name: its text in hdr, and where it was in the header (for messages); once the
+ * header is read, what goes before every value of its column, in sep. */
 struct key {
 	uint32_t off, len, line, col;
+	uint32_t sep, sep_len;
 };
+
+/* Room for copy_key's over-copy, and at the end of the buffer it copies from. */
+#define KEY_COPY 32
 
 struct parser {
 	const char *name;
@@ -232,6 +237,11 @@ struct parser {
 	struct buf hdr;   /* escaped header names, one after the other */
 	struct key *keys; /* in header order */
 	size_t nkeys, keycap;
+	/* For each key, '"' then what starts a field of its column ('{' for the first, else
+	 * ','), then "name": and '"': the closing quote of a quoted value before it and the
+	 * opening quote of one after it come with it. */
+	char *sep;
+	size_t key_room; /* the longest, plus KEY_COPY */
 	struct buf out;
 	int fd;
 	long long written; /* bytes flushed to fd */
@@ -315,6 +325,22 @@ static int flush_at_mark(struct parser *p)
 	return 0;
 }
 
+/* Copy n bytes of a key's separator to dst, which has n + KEY_COPY bytes of room: a short
+ * one in a fixed-size copy (the size of most column names), whatever is past it too. */
+static inline void copy_key(char *dst, const char *src, size_t n)
+{
+	if (n <= KEY_COPY)
+		memcpy(dst, src, KEY_COPY);
+	else
+		memcpy(dst, src, n);
+}
+
+/* Make sure b has room for need more bytes. */
+static inline int room(struct buf *b, size_t need)
+{
+	return b->cap - b->len >= need ? 0 : buf_grow(b, need);
+}
+
 /* A field starts: write the separator and the key. */
 static int field_begin(struct parser *p, long long col)
 {
@@ -328,16 +354,16 @@ static int field_begin(struct parser *p, long long col)
 		return 0;
 	if (p->nfield >= p->nkeys)
 		return fail(p, p->line, col, "too many fields: the header has %zu", p->nkeys);
-	if (buf_grow(&p->out, p->keys[p->nfield].len + 8) < 0)
+	if (room(&p->out, p->key_room + 8) < 0)
 		return fail(p, p->line, col, "out of memory");
 	if (p->nfield == 0) {
 		putc1(&p->out, p->rows ? ',' : '[');
 		p->row_off = p->written + (long long)p->out.len;
 	}
-	putc1(&p->out, p->nfield == 0 ? '{' : ',');
-	putc1(&p->out, '"');
-	put(&p->out, p->hdr.p + p->keys[p->nfield].off, p->keys[p->nfield].len);
-	put(&p->out, "\":", 2);
+	/* The separator without its quotes. */
+	copy_key(p->out.p + p->out.len, p->sep + p->keys[p->nfield].sep + 1,
+	         p->keys[p->nfield].sep_len - 2);
+	p->out.len += p->keys[p->nfield].sep_len - 2;
 	return 0;
 }
 
@@ -480,10 +506,34 @@ static int row_hook(struct parser *p)
 
 static char *columns_json(const struct parser *p);
 
+/* Once the header is read: every key's separator, in sep. */
+static int make_seps(struct parser *p)
+{
+	struct buf b = {NULL, 0, 0};
+	size_t i, longest = 0;
+
+	if (buf_grow(&b, p->hdr.len + 6 * p->nkeys + KEY_COPY) < 0)
+		return fail(p, 1, 1, "out of memory");
+	for (i = 0; i < p->nkeys; i++) {
+		struct key *k = &p->keys[i];
+		k->sep = (uint32_t)b.len;
+		put(&b, i ? "\",\"" : "\"{\"", 3);
+		put(&b, p->hdr.p + k->off, k->len);
+		put(&b, "\":\"", 3);
+		k->sep_len = (uint32_t)(b.len - k->sep);
+		if (k->sep_len > longest)
+			longest = k->sep_len;
+	}
+	memset(b.p + b.len, 0, KEY_COPY);
+	p->sep = b.p;
+	p->key_room = longest + KEY_COPY;
+	return 0;
+}
+
 static int record_end(struct parser *p, long long col)
 {
 	if (p->header) {
-		if (check_duplicates(p) < 0)
+		if (check_duplicates(p) < 0 || make_seps(p) < 0)
 			return -1;
 		if (p->sink->header) {
 			char *cols = columns_json(p);
@@ -586,8 +636,9 @@ static int quoted_run(struct parser *p, const unsigned char *s, size_t n, size_t
 	struct buf *b = p->cur;
 	size_t i = *ip, lim = n - i > QUOTED_STEP ? i + QUOTED_STEP : n;
 
-	/* At most 6 bytes out per byte in, and an open UTF-8 sequence (4) or U+FFFD. */
-	if (buf_grow(b, 6 * (lim - i) + 16) < 0)
+	/* At most 6 bytes out per byte in, and an open UTF-8 sequence (4) or U+FFFD; and a
+	 * key, which takes 3 bytes in (see below). */
+	if (room(b, 6 * (lim - i) + 16 + p->key_room) < 0)
 		return fail(p, p->line, 1, "out of memory");
 	while (i < lim) {
 		unsigned char c;
@@ -611,15 +662,30 @@ static int quoted_run(struct parser *p, const unsigned char *s, size_t n, size_t
 			}
 			/* The closing quote, then the next quoted field of the row, at once. */
 			if (i + 2 < n && s[i + 1] == ',' && s[i + 2] == '"' && !p->header) {
-				long long col = base + (long long)i + 1 - p->line_start + 1;
-				if (field_end(p, 1, col) < 0 || field_begin(p, col + 1) < 0)
-					return -1;
-				putc1(b, '"'); /* in field_begin's room */
+				long long end = base + (long long)i + 1; /* past the quote */
+				long long col = end - p->line_start + 1;
+				if (p->nfield + 1 < p->nkeys &&
+				    end - p->foff <= (long long)p->max_field) {
+					/* field_end and field_begin of quoted fields, here: no
+					 * UTF-8 sequence is open, and the next key exists. */
+					const struct key *k = &p->keys[++p->nfield];
+					p->fline = p->line;
+					p->fcol = col + 1;
+					p->foff = end + 1;
+					p->nbare = 0;
+					p->bare_out = 0;
+					copy_key(b->p + b->len, p->sep + k->sep, k->sep_len);
+					b->len += k->sep_len;
+				} else {
+					/* They refuse it, and say why. */
+					if (field_end(p, 1, col) < 0 || field_begin(p, col + 1) < 0)
+						return -1;
+					putc1(b, '"'); /* in field_begin's room */
+				}
 				i += 3;
-				/* The keys take room too: the caller flushes and reserves. */
 				if (i >= lim || b->len >= CSV_FLUSH_AT)
 					break;
-				if (buf_grow(b, 6 * (lim - i) + 16) < 0)
+				if (room(b, 6 * (lim - i) + 16 + p->key_room) < 0)
 					return fail(p, p->line, 1, "out of memory");
 				continue;
 			}
@@ -661,7 +727,7 @@ static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long 
 		/* Flushed inside a field too: a long value costs no memory. */
 		if (p->out.len >= CSV_FLUSH_AT && flush_at_mark(p) < 0)
 			return -1;
-		if (buf_grow(p->cur, 64) < 0 || buf_grow(&p->out, 64) < 0)
+		if (room(p->cur, 64) < 0 || room(&p->out, 64) < 0)
 			return fail(p, p->line, 1, "out of memory");
 		if (p->st == S_QUOTED) {
 			if (quoted_run(p, s, n, &i, base) < 0)
@@ -763,6 +829,7 @@ static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long 
 
 static void parser_free(struct parser *p)
 {
+	free(p->sep);
 	free(p->hdr.p);
 	free(p->keys);
 	if (p->fd >= 0)
