@@ -595,8 +595,9 @@ static inline void bare_byte(struct parser *p, unsigned char c)
 
 /* Copy to dst the bytes at s that need no escaping inside a quoted field (ASCII from 0x20
  * up but '"' and '\\'; the comma is plain there), at most n; returns how many. With SSE2,
- * 16 bytes at a time: a block is stored whole before it is looked at, so dst may get bytes
- * past the count returned, never past n. */
+ * 16 bytes at a time, where doubled quotes are plain too (written \", as long): a block
+ * is stored whole before it is looked at, so dst may get bytes past the count returned,
+ * never past n. */
 static inline size_t plain_copy(char *dst, const unsigned char *s, size_t n)
 {
 	size_t i = 0;
@@ -607,14 +608,31 @@ static inline size_t plain_copy(char *dst, const unsigned char *s, size_t n)
 
 	for (; i + 16 <= n; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i q = _mm_cmpeq_epi8(v, quote), pair;
 		/* Signed: bytes from 0x80 up are negative, below 0x20 too. */
-		__m128i m =
-		    _mm_or_si128(_mm_cmplt_epi8(v, space),
-		                 _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
-		unsigned bits = (unsigned)_mm_movemask_epi8(m);
+		__m128i m = _mm_or_si128(_mm_cmplt_epi8(v, space),
+		                         _mm_or_si128(q, _mm_cmpeq_epi8(v, bslash)));
+		unsigned bits = (unsigned)_mm_movemask_epi8(m), first;
+
+		if (bits == 0) {
+			_mm_storeu_si128((__m128i *)(void *)(dst + i), v);
+			continue;
+		}
+		/* Only quotes, in runs of exactly two inside the block (the first of each is
+		 * where a quote with one after it and none before it is; the bits of the
+		 * pairs are all quotes): each pair is one quote of the value, \" in place of
+		 * "". Anything else ends the copy where it is. */
+		pair =
+		    _mm_andnot_si128(_mm_slli_si128(q, 1), _mm_and_si128(q, _mm_srli_si128(q, 1)));
+		first = (unsigned)_mm_movemask_epi8(pair);
+		if (bits == (first | first << 1)) {
+			_mm_storeu_si128(
+			    (__m128i *)(void *)(dst + i),
+			    _mm_or_si128(_mm_andnot_si128(pair, v), _mm_and_si128(pair, bslash)));
+			continue;
+		}
 		_mm_storeu_si128((__m128i *)(void *)(dst + i), v);
-		if (bits)
-			return i + (size_t)__builtin_ctz(bits);
+		return i + (size_t)__builtin_ctz(bits);
 	}
 #endif
 	for (; i < n && (cls[s[i]] == C_PLAIN || cls[s[i]] == C_COMMA); i++)
