@@ -813,6 +813,14 @@ static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long 
 			if (!p->in_field && field_begin(p, col) < 0)
 				return -1;
 			p->st = S_BARE;
+			/* SQL NULL at once: what bare_byte does with its 4 plain bytes. */
+			if (c == 'N' && p->nbare == 0 && !p->bare_out && !p->header && n - i >= 4 &&
+			    memcmp(s + i, "NULL", 4) == 0) {
+				memcpy(p->bare, "NULL", 4);
+				p->nbare = 4;
+				i += 4;
+				continue;
+			}
 			bare_byte(p, c);
 			i++;
 			continue;
