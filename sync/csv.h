@@ -67,8 +67,8 @@ struct csv_opts {
 	/* The longest field, counted in the CSV from its first byte to its last (quotes
 	 * included), and the longest header row (its names, escaped). 0: CSV_MAX_FIELD. */
 	size_t max_field;
-	/* If set: checked before every read; once non-zero the conversion stops (returns -3).
-	 * A signal that sets it must interrupt a blocking read (no SA_RESTART). */
+	/* If set: checked before every read or mapped window; once non-zero the conversion stops
+	 * (returns -3). A signal that sets it must interrupt a blocking read (no SA_RESTART). */
 	volatile sig_atomic_t *stop;
 	csv_progress_fn progress;
 	void *arg;
