@@ -6,12 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
 #define CSV_READ_SIZE (256 * 1024)
+/* A regular file is mapped this much at a time: 256 KiB to 4 MiB, with or without
+ * MAP_POPULATE, convert in the same time; the window's pages count in the RSS. */
+#define CSV_WINDOW (512 * 1024)
 #define CSV_FLUSH_AT (1024 * 1024)
 #define CSV_PROGRESS_EVERY (64LL * 1024 * 1024)
 #define CSV_COUNT_WIDTH 15                 /* room for the row count, padded with spaces */
@@ -204,10 +209,15 @@ size_t csv_json_escape(char *dst, const char *s, size_t len)
 
 enum state { S_START, S_BARE, S_QUOTED, S_QUOTE1, S_CR };
 
-/* A column name: its text in hdr, and where it was in the header (for messages). */
+/* A column name: its text in hdr, and where it was in the header (for messages); once the
+ * header is read, what goes before every value of its column, in sep. */
 struct key {
 	uint32_t off, len, line, col;
+	uint32_t sep, sep_len;
 };
+
+/* Room for copy_key's over-copy, and at the end of the buffer it copies from. */
+#define KEY_COPY 32
 
 struct parser {
 	const char *name;
@@ -229,6 +239,11 @@ struct parser {
 	struct buf hdr;   /* escaped header names, one after the other */
 	struct key *keys; /* in header order */
 	size_t nkeys, keycap;
+	/* For each key, '"' then what starts a field of its column ('{' for the first, else
+	 * ','), then "name": and '"': the closing quote of a quoted value before it and the
+	 * opening quote of one after it come with it. */
+	char *sep;
+	size_t key_room; /* the longest, plus KEY_COPY */
 	struct buf out;
 	int fd;
 	long long written; /* bytes flushed to fd */
@@ -239,6 +254,11 @@ struct parser {
 	struct csv_out *sink;
 	char *err;
 	size_t errlen;
+	/* The input as a whole, across reads or windows. */
+	const struct csv_opts *opts;
+	long long total, next_progress;
+	int bom;  /* bytes of a leading BOM matched so far; -1 once past it */
+	int lead; /* no byte but white space seen yet */
 };
 
 static int fail(struct parser *p, long long line, long long col, const char *fmt, ...)
@@ -307,6 +327,22 @@ static int flush_at_mark(struct parser *p)
 	return 0;
 }
 
+/* Copy n bytes of a key's separator to dst, which has n + KEY_COPY bytes of room: a short
+ * one in a fixed-size copy (the size of most column names), whatever is past it too. */
+static inline void copy_key(char *dst, const char *src, size_t n)
+{
+	if (n <= KEY_COPY)
+		memcpy(dst, src, KEY_COPY);
+	else
+		memcpy(dst, src, n);
+}
+
+/* Make sure b has room for need more bytes. */
+static inline int room(struct buf *b, size_t need)
+{
+	return b->cap - b->len >= need ? 0 : buf_grow(b, need);
+}
+
 /* A field starts: write the separator and the key. */
 static int field_begin(struct parser *p, long long col)
 {
@@ -320,16 +356,16 @@ static int field_begin(struct parser *p, long long col)
 		return 0;
 	if (p->nfield >= p->nkeys)
 		return fail(p, p->line, col, "too many fields: the header has %zu", p->nkeys);
-	if (buf_grow(&p->out, p->keys[p->nfield].len + 8) < 0)
+	if (room(&p->out, p->key_room + 8) < 0)
 		return fail(p, p->line, col, "out of memory");
 	if (p->nfield == 0) {
 		putc1(&p->out, p->rows ? ',' : '[');
 		p->row_off = p->written + (long long)p->out.len;
 	}
-	putc1(&p->out, p->nfield == 0 ? '{' : ',');
-	putc1(&p->out, '"');
-	put(&p->out, p->hdr.p + p->keys[p->nfield].off, p->keys[p->nfield].len);
-	put(&p->out, "\":", 2);
+	/* The separator without its quotes. */
+	copy_key(p->out.p + p->out.len, p->sep + p->keys[p->nfield].sep + 1,
+	         p->keys[p->nfield].sep_len - 2);
+	p->out.len += p->keys[p->nfield].sep_len - 2;
 	return 0;
 }
 
@@ -472,10 +508,34 @@ static int row_hook(struct parser *p)
 
 static char *columns_json(const struct parser *p);
 
+/* Once the header is read: every key's separator, in sep. */
+static int make_seps(struct parser *p)
+{
+	struct buf b = {NULL, 0, 0};
+	size_t i, longest = 0;
+
+	if (buf_grow(&b, p->hdr.len + 6 * p->nkeys + KEY_COPY) < 0)
+		return fail(p, 1, 1, "out of memory");
+	for (i = 0; i < p->nkeys; i++) {
+		struct key *k = &p->keys[i];
+		k->sep = (uint32_t)b.len;
+		put(&b, i ? "\",\"" : "\"{\"", 3);
+		put(&b, p->hdr.p + k->off, k->len);
+		put(&b, "\":\"", 3);
+		k->sep_len = (uint32_t)(b.len - k->sep);
+		if (k->sep_len > longest)
+			longest = k->sep_len;
+	}
+	memset(b.p + b.len, 0, KEY_COPY);
+	p->sep = b.p;
+	p->key_room = longest + KEY_COPY;
+	return 0;
+}
+
 static int record_end(struct parser *p, long long col)
 {
 	if (p->header) {
-		if (check_duplicates(p) < 0)
+		if (check_duplicates(p) < 0 || make_seps(p) < 0)
 			return -1;
 		if (p->sink->header) {
 			char *cols = columns_json(p);
@@ -537,8 +597,9 @@ static inline void bare_byte(struct parser *p, unsigned char c)
 
 /* Copy to dst the bytes at s that need no escaping inside a quoted field (ASCII from 0x20
  * up but '"' and '\\'; the comma is plain there), at most n; returns how many. With SSE2,
- * 16 bytes at a time: a block is stored whole before it is looked at, so dst may get bytes
- * past the count returned, never past n. */
+ * 16 bytes at a time, where doubled quotes are plain too (written \", as long): a block
+ * is stored whole before it is looked at, so dst may get bytes past the count returned,
+ * never past n. */
 static inline size_t plain_copy(char *dst, const unsigned char *s, size_t n)
 {
 	size_t i = 0;
@@ -549,14 +610,31 @@ static inline size_t plain_copy(char *dst, const unsigned char *s, size_t n)
 
 	for (; i + 16 <= n; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i q = _mm_cmpeq_epi8(v, quote), pair;
 		/* Signed: bytes from 0x80 up are negative, below 0x20 too. */
-		__m128i m =
-		    _mm_or_si128(_mm_cmplt_epi8(v, space),
-		                 _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
-		unsigned bits = (unsigned)_mm_movemask_epi8(m);
+		__m128i m = _mm_or_si128(_mm_cmplt_epi8(v, space),
+		                         _mm_or_si128(q, _mm_cmpeq_epi8(v, bslash)));
+		unsigned bits = (unsigned)_mm_movemask_epi8(m), first;
+
+		if (bits == 0) {
+			_mm_storeu_si128((__m128i *)(void *)(dst + i), v);
+			continue;
+		}
+		/* Only quotes, in runs of exactly two inside the block (the first of each is
+		 * where a quote with one after it and none before it is; the bits of the
+		 * pairs are all quotes): each pair is one quote of the value, \" in place of
+		 * "". Anything else ends the copy where it is. */
+		pair =
+		    _mm_andnot_si128(_mm_slli_si128(q, 1), _mm_and_si128(q, _mm_srli_si128(q, 1)));
+		first = (unsigned)_mm_movemask_epi8(pair);
+		if (bits == (first | first << 1)) {
+			_mm_storeu_si128(
+			    (__m128i *)(void *)(dst + i),
+			    _mm_or_si128(_mm_andnot_si128(pair, v), _mm_and_si128(pair, bslash)));
+			continue;
+		}
 		_mm_storeu_si128((__m128i *)(void *)(dst + i), v);
-		if (bits)
-			return i + (size_t)__builtin_ctz(bits);
+		return i + (size_t)__builtin_ctz(bits);
 	}
 #endif
 	for (; i < n && (cls[s[i]] == C_PLAIN || cls[s[i]] == C_COMMA); i++)
@@ -578,8 +656,9 @@ static int quoted_run(struct parser *p, const unsigned char *s, size_t n, size_t
 	struct buf *b = p->cur;
 	size_t i = *ip, lim = n - i > QUOTED_STEP ? i + QUOTED_STEP : n;
 
-	/* At most 6 bytes out per byte in, and an open UTF-8 sequence (4) or U+FFFD. */
-	if (buf_grow(b, 6 * (lim - i) + 16) < 0)
+	/* At most 6 bytes out per byte in, and an open UTF-8 sequence (4) or U+FFFD; and a
+	 * key, which takes 3 bytes in (see below). */
+	if (room(b, 6 * (lim - i) + 16 + p->key_room) < 0)
 		return fail(p, p->line, 1, "out of memory");
 	while (i < lim) {
 		unsigned char c;
@@ -603,15 +682,30 @@ static int quoted_run(struct parser *p, const unsigned char *s, size_t n, size_t
 			}
 			/* The closing quote, then the next quoted field of the row, at once. */
 			if (i + 2 < n && s[i + 1] == ',' && s[i + 2] == '"' && !p->header) {
-				long long col = base + (long long)i + 1 - p->line_start + 1;
-				if (field_end(p, 1, col) < 0 || field_begin(p, col + 1) < 0)
-					return -1;
-				putc1(b, '"'); /* in field_begin's room */
+				long long end = base + (long long)i + 1; /* past the quote */
+				long long col = end - p->line_start + 1;
+				if (p->nfield + 1 < p->nkeys &&
+				    end - p->foff <= (long long)p->max_field) {
+					/* field_end and field_begin of quoted fields, here: no
+					 * UTF-8 sequence is open, and the next key exists. */
+					const struct key *k = &p->keys[++p->nfield];
+					p->fline = p->line;
+					p->fcol = col + 1;
+					p->foff = end + 1;
+					p->nbare = 0;
+					p->bare_out = 0;
+					copy_key(b->p + b->len, p->sep + k->sep, k->sep_len);
+					b->len += k->sep_len;
+				} else {
+					/* They refuse it, and say why. */
+					if (field_end(p, 1, col) < 0 || field_begin(p, col + 1) < 0)
+						return -1;
+					putc1(b, '"'); /* in field_begin's room */
+				}
 				i += 3;
-				/* The keys take room too: the caller flushes and reserves. */
 				if (i >= lim || b->len >= CSV_FLUSH_AT)
 					break;
-				if (buf_grow(b, 6 * (lim - i) + 16) < 0)
+				if (room(b, 6 * (lim - i) + 16 + p->key_room) < 0)
 					return fail(p, p->line, 1, "out of memory");
 				continue;
 			}
@@ -653,7 +747,7 @@ static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long 
 		/* Flushed inside a field too: a long value costs no memory. */
 		if (p->out.len >= CSV_FLUSH_AT && flush_at_mark(p) < 0)
 			return -1;
-		if (buf_grow(p->cur, 64) < 0 || buf_grow(&p->out, 64) < 0)
+		if (room(p->cur, 64) < 0 || room(&p->out, 64) < 0)
 			return fail(p, p->line, 1, "out of memory");
 		if (p->st == S_QUOTED) {
 			if (quoted_run(p, s, n, &i, base) < 0)
@@ -721,6 +815,14 @@ static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long 
 			if (!p->in_field && field_begin(p, col) < 0)
 				return -1;
 			p->st = S_BARE;
+			/* SQL NULL at once: what bare_byte does with its 4 plain bytes. */
+			if (c == 'N' && p->nbare == 0 && !p->bare_out && !p->header && n - i >= 4 &&
+			    memcmp(s + i, "NULL", 4) == 0) {
+				memcpy(p->bare, "NULL", 4);
+				p->nbare = 4;
+				i += 4;
+				continue;
+			}
 			bare_byte(p, c);
 			i++;
 			continue;
@@ -755,6 +857,7 @@ static int parse_chunk(struct parser *p, const unsigned char *s, size_t n, long 
 
 static void parser_free(struct parser *p)
 {
+	free(p->sep);
 	free(p->hdr.p);
 	free(p->keys);
 	if (p->fd >= 0)
@@ -792,15 +895,137 @@ static int is_space(unsigned char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
 }
 
+/* The bytes of the input at base: the HTML check, then the parser. */
+static int feed_text(struct parser *p, const unsigned char *s, size_t n, long long base)
+{
+	/* A page answered instead of the export: '<' first, after any white space. */
+	for (size_t i = 0; p->lead && i < n; i++) {
+		if (is_space(s[i]))
+			continue;
+		p->lead = 0;
+		if (s[i] == '<')
+			return fail(p, 1, 1, "this is an HTML page, not a CSV export");
+	}
+	return parse_chunk(p, s, n, base);
+}
+
+static const unsigned char bom[3] = {0xef, 0xbb, 0xbf};
+
+/* The next n bytes of the input, however it was cut (a read, a window): the same output for
+ * any cut. A leading UTF-8 BOM is skipped, matched across cuts too. */
+static int feed(struct parser *p, const unsigned char *s, size_t n)
+{
+	size_t skip = 0;
+
+	if (p->bom >= 0) {
+		int before = p->bom;
+		while (skip < n && p->bom < 3 && s[skip] == bom[p->bom])
+			skip++, p->bom++;
+		if (p->bom == 3) {
+			p->bom = -1;
+			p->line_start = 3;
+		} else if (skip < n) { /* not a BOM: the bytes matched are text */
+			p->bom = -1;
+			if (before && feed_text(p, bom, (size_t)before, 0) < 0)
+				return -1;
+			skip = 0;
+		}
+	}
+	if (skip < n && feed_text(p, s + skip, n - skip, p->total + (long long)skip) < 0)
+		return -1;
+	p->total += (long long)n;
+	/* A field or a header that does not end is refused as it grows, not at its end. */
+	if ((p->in_field && field_fits(p, p->total) < 0) || (p->header && header_fits(p) < 0))
+		return -1;
+	if (p->opts->progress && p->total >= p->next_progress) {
+		p->opts->progress(p->opts->arg, p->rows, p->total);
+		p->next_progress += CSV_PROGRESS_EVERY;
+	}
+	return 0;
+}
+
+/* The input ended: a BOM begun but not finished was text. */
+static int feed_end(struct parser *p)
+{
+	int held = p->bom;
+
+	p->bom = -1;
+	return held > 0 ? feed_text(p, bom, (size_t)held, 0) : 0;
+}
+
+static int stopped(struct parser *p)
+{
+	if (p->opts->stop && *p->opts->stop) {
+		snprintf(p->err, p->errlen, "%s: stopped after %lld bytes", p->name, p->total);
+		return 1;
+	}
+	return 0;
+}
+
+static size_t csv_chunk; /* the test hook's: the most bytes parsed at once, 0 for the default */
+
+void csv_test_chunk(size_t n)
+{
+	csv_chunk = n;
+}
+
+/*
+ * A regular file is parsed straight from the page cache, a window at a time (mapped, parsed,
+ * unmapped), so it is not copied and only one window's pages count in the RSS. The stop flag
+ * is checked before every window. Returns 0 with *off where it stopped: the end of the file
+ * as the last fstat saw it, or the start of a window that could not be mapped (the read loop
+ * goes on from there either way). -1 for bad input (err set), -3 when stopped.
+ *
+ * A file that shrinks under us: each window is mapped after an fstat and no further than the
+ * size it gave, so a file cut between windows ends there, as with read(2). What remains: a
+ * file cut while a window is being parsed (CSV_WINDOW bytes, about half a millisecond of
+ * work) raises SIGBUS on the first touch of a page past its new end, which kills the process
+ * (a handler would be process-wide, and the signals are main.c's). The sync's own inputs
+ * are not written while it reads them: an admin's file, or a finished download.
+ */
+static int map_input(struct parser *p, int fd, off_t *off)
+{
+	size_t win = csv_chunk ? csv_chunk : CSV_WINDOW;
+	off_t page = (off_t)sysconf(_SC_PAGESIZE);
+	struct stat st;
+
+	for (;;) {
+		size_t len, delta;
+		off_t at;
+		void *m;
+		int rc;
+
+		if (stopped(p))
+			return -3;
+		if (fstat(fd, &st) < 0 || st.st_size <= *off)
+			return 0;
+		len = (size_t)(st.st_size - *off) < win ? (size_t)(st.st_size - *off) : win;
+		at = *off - *off % page;
+		delta = (size_t)(*off - at);
+		m = mmap(NULL, delta + len, PROT_READ, MAP_PRIVATE, fd, at);
+		if (m == MAP_FAILED)
+			return 0;
+		madvise(m, delta + len, MADV_SEQUENTIAL);
+		rc = feed(p, (const unsigned char *)m + delta, len);
+		munmap(m, delta + len);
+		if (rc < 0)
+			return -1;
+		*off += (off_t)len;
+	}
+}
+
 int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *last_updated,
                 struct csv_result *res, const struct csv_opts *opts, char *err, size_t errlen)
 {
 	static const struct csv_opts defaults = {0, NULL, NULL, NULL};
 	struct parser p;
+	struct stat st;
 	unsigned char *in = NULL;
-	long long total = 0, next_progress = CSV_PROGRESS_EVERY, col;
+	size_t rsize = csv_chunk && csv_chunk < CSV_READ_SIZE ? csv_chunk : CSV_READ_SIZE;
+	long long total, col;
+	off_t pos;
 	char head[160], num[32];
-	int rc = -1, hn, first = 1, lead = 1;
+	int rc = -1, hn;
 
 	cls_init();
 	if (opts == NULL)
@@ -818,7 +1043,10 @@ int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *la
 	p.sink = out;
 	p.err = err;
 	p.errlen = errlen;
-	if ((in = malloc(CSV_READ_SIZE)) == NULL || buf_grow(&p.out, CSV_FLUSH_AT + 4096) < 0) {
+	p.opts = opts;
+	p.next_progress = CSV_PROGRESS_EVERY;
+	p.lead = 1;
+	if (buf_grow(&p.out, CSV_FLUSH_AT + 4096) < 0) {
 		snprintf(err, errlen, "%s: out of memory", name);
 		goto out;
 	}
@@ -829,16 +1057,29 @@ int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *la
 	put(&p.out, head, (size_t)hn);
 	out->head_len = (size_t)hn;
 
+	/* A regular file (--csv FILE) from its mapping; then, and for a pipe, by read(2). */
+	if (fstat(in_fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (pos = lseek(in_fd, 0, SEEK_CUR)) >= 0) {
+		if ((rc = map_input(&p, in_fd, &pos)) < 0)
+			goto out;
+		rc = -1;
+		if (lseek(in_fd, pos, SEEK_SET) < 0) {
+			snprintf(err, errlen, "%s: lseek: %s", name, strerror(errno));
+			goto out;
+		}
+	}
+	if ((in = malloc(rsize)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		goto out;
+	}
 	for (;;) {
 		ssize_t n;
-		size_t skip = 0;
 		/* Before every read, and again after a signal interrupted one. */
-		if (opts->stop && *opts->stop) {
-			snprintf(err, errlen, "%s: stopped after %lld bytes", name, total);
+		if (stopped(&p)) {
 			rc = -3;
 			goto out;
 		}
-		n = read(in_fd, in, CSV_READ_SIZE);
+		n = read(in_fd, in, rsize);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -847,32 +1088,12 @@ int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *la
 		}
 		if (n == 0)
 			break;
-		if (first) {
-			first = 0;
-			if (n >= 3 && memcmp(in, "\xef\xbb\xbf", 3) == 0)
-				skip = 3, p.line_start = 3;
-		}
-		/* A page answered instead of the export: '<' first, after any white space. */
-		for (ssize_t i = (ssize_t)skip; lead && i < n; i++) {
-			if (is_space(in[i]))
-				continue;
-			lead = 0;
-			if (in[i] == '<') {
-				fail(&p, 1, 1, "this is an HTML page, not a CSV export");
-				goto out;
-			}
-		}
-		if (parse_chunk(&p, in + skip, (size_t)n - skip, total + (long long)skip) < 0)
+		if (feed(&p, in, (size_t)n) < 0)
 			goto out;
-		total += n;
-		/* A field or a header that does not end is refused as it grows, not at its end. */
-		if ((p.in_field && field_fits(&p, total) < 0) || (p.header && header_fits(&p) < 0))
-			goto out;
-		if (opts->progress && total >= next_progress) {
-			opts->progress(opts->arg, p.rows, total);
-			next_progress += CSV_PROGRESS_EVERY;
-		}
 	}
+	if (feed_end(&p) < 0)
+		goto out;
+	total = p.total;
 	col = total - p.line_start + 1;
 	if (p.st == S_QUOTED) {
 		fail(&p, p.fline, p.fcol, "unterminated quoted field (is the export truncated?)");

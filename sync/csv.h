@@ -10,6 +10,9 @@
  * on one line, compact, with no trailing newline (so it can travel in one SSE data: line).
  * The count is written padded with spaces and patched once known.
  *
+ * Input: a regular file is parsed straight from its mapping, a window at a time, anything
+ * else (a pipe) as read(2) gives it; the output is the same for any cut of the input.
+ *
  * Memory: the output is flushed every CSV_FLUSH_AT bytes, inside a field too, so a long value
  * costs no memory. Only the header is kept (its names are every row's keys): the header row
  * and every field are limited to max_field bytes, so the memory bound is set by that limit,
@@ -64,8 +67,8 @@ struct csv_opts {
 	/* The longest field, counted in the CSV from its first byte to its last (quotes
 	 * included), and the longest header row (its names, escaped). 0: CSV_MAX_FIELD. */
 	size_t max_field;
-	/* If set: checked before every read; once non-zero the conversion stops (returns -3).
-	 * A signal that sets it must interrupt a blocking read (no SA_RESTART). */
+	/* If set: checked before every read or mapped window; once non-zero the conversion stops
+	 * (returns -3). A signal that sets it must interrupt a blocking read (no SA_RESTART). */
 	volatile sig_atomic_t *stop;
 	csv_progress_fn progress;
 	void *arg;
@@ -79,6 +82,11 @@ struct csv_opts {
  */
 int csv_convert(int in_fd, const char *name, struct csv_out *out, const char *last_updated,
                 struct csv_result *res, const struct csv_opts *opts, char *err, size_t errlen);
+
+/* For tests: parse at most n bytes at a time (the window mapped from a regular file, and the
+ * size of a read from anything else), to cut the input at every place; 0 restores the
+ * defaults. Process-wide: not for use while a conversion runs. */
+void csv_test_chunk(size_t n);
 
 /* Where the last_updated text starts in the output, for patching it in place. */
 size_t csv_last_updated_off(void);

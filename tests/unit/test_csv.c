@@ -6,6 +6,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -25,6 +26,8 @@ static const struct {
     {"doubled quotes", "\"x\"\n\"he said \"\"hi\"\"\"\n", 0, "[{\"x\":\"he said \\\"hi\\\"\"}]",
      NULL},
     {"only a quote", "\"x\"\n\"\"\"\"\n", 0, "[{\"x\":\"\\\"\"}]", NULL},
+    {"quotes last, then the next field", "\"x\",\"y\"\n\"a\"\"\"\"\",\"\"\"\"\n", 0,
+     "[{\"x\":\"a\\\"\\\"\",\"y\":\"\\\"\"}]", NULL},
     {"comma inside", "\"x\",\"y\"\n\"a,b\",\"c\"\n", 0, "[{\"x\":\"a,b\",\"y\":\"c\"}]", NULL},
     {"empty bare", "\"x\",\"y\",\"z\"\n,,\n", 0, "[{\"x\":\"\",\"y\":\"\",\"z\":\"\"}]", NULL},
     {"NULL bare is null", "\"x\",\"y\"\nNULL,\"NULL\"\n", 0, "[{\"x\":null,\"y\":\"NULL\"}]", NULL},
@@ -208,6 +211,25 @@ static void limits(void)
 	      "a field of max_field + 1 bytes is refused where it starts: %s", err);
 	json_object_put(o);
 	free(in);
+	/* Followed by another quoted field (a shorter path through the converter). */
+	in = one_field(1023, 'x', &len);
+	memcpy(in, "\"h\",\"g\"\n\"", 9);
+	memset(in + 9, 'x', 1022); /* 1024 bytes with its quotes, 3 doubled quotes in it */
+	memcpy(in + 9, "\"\"\"\"\"\"", 6);
+	memcpy(in + 9 + 1022, "\",\"y\"\n", 6);
+	len = 9 + 1022 + 6;
+	o = convert_opts(in, len, &opts, &res, err, sizeof(err));
+	CHECK(o != NULL, "a field of max_field bytes, then another, passes: %s", err);
+	json_object_put(o);
+	free(res.columns);
+	memcpy(in + 9 + 1022, "x\",\"y\"\n", 7);
+	len++;
+	o = convert_opts(in, len, &opts, &res, err, sizeof(err));
+	CHECK(o == NULL &&
+	          strstr(err, "t.csv:2:1: a field longer than max_field_bytes (1024 bytes)"),
+	      "a field of max_field + 1 bytes, then another, is refused where it starts: %s", err);
+	json_object_put(o);
+	free(in);
 	/* A field that never closes, over 3 read sizes: refused by its length, not its end. */
 	in = one_field(3 * 256 * 1024, '\x01', &len);
 	o = convert_opts(in, len - 2, &opts, &res, err, sizeof(err));
@@ -343,9 +365,10 @@ static void big_inputs(void)
 static void quoted_runs(void)
 {
 	static const char *const special[] = {
-	    "\\",   "\"",   "\n", "\r",       "\t",           "\x01",
-	    "\x1f", "\x7f", ",",  "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x8e\x89",
-	    "\xff", "\xc3", "/"};
+	    "\\", "\"", "\n", "\r", "\t", "\x01", "\x1f", "\x7f", ",", "\xc3\xa9", "\xe2\x82\xac",
+	    "\xf0\x9f\x8e\x89", "\xff", "\xc3", "/",
+	    /* quotes in runs of 2 to 6 in the CSV, pairs next to other bytes */
+	    "\"\"", "\"\"\"", "\"a\"", "\"\xc3\xa9\"", "\"\\\"", "\"\n\"", "\",\"", "a\"\"\"b\"c"};
 	char val[128], csv[600], esc[800], want[1800], err[256];
 	size_t si, k, bad = 0, runs = 0;
 
@@ -399,6 +422,225 @@ static void quoted_runs(void)
 	CHECK(bad == 0, "quoted runs: %zu of %zu values differ from csv_json_escape", bad, runs);
 }
 
+/* Convert fd; the output (or the error) in *got, the return code returned. */
+static int convert_fd(int fd, const struct csv_opts *opts, struct csv_out *out, char **got,
+                      struct csv_result *res)
+{
+	char err[512] = "";
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = csv_convert(fd, "t.csv", out, "2026-01-02T03:04:05Z", res, opts, err, sizeof(err));
+	if (rc == 0) {
+		*got = out->mem;
+		out->mem = NULL;
+	} else {
+		*got = strdup(err);
+	}
+	free(res->columns);
+	res->columns = NULL;
+	return rc;
+}
+
+/* in as a pipe holds it (up to 64 KiB): the input is read(2), not mapped. */
+static int pipe_fd(const char *in, size_t len)
+{
+	int p[2];
+
+	if (pipe(p) < 0)
+		return -1;
+	if (write(p[1], in, len) != (ssize_t)len) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	close(p[1]);
+	return p[0];
+}
+
+/*
+ * Every cut of the input gives the same output, byte for byte (or the same error, at the same
+ * line and column): a regular file mapped in windows of 1 to 40 bytes (and a few more sizes;
+ * a window starts anywhere in a page), and a pipe read that much at a time. Cut inside a
+ * quoted field, a doubled quote, a CRLF, a UTF-8 sequence, a BOM, NULL.
+ */
+static void cuts(void)
+{
+	static const char *const ins[] = {
+	    "\xef\xbb\xbf\"id\",\"n\xc3\xa4me\",\"note\"\r\n"
+	    "\"1\",\"J\xc3\xbcrgen \xe2\x82\xac \xf0\x9f\x8e\x89\",\"he said \"\"hi\"\"\r\nand "
+	    "left\"\r\n"
+	    "\"2\",NULL,\"\"\"\"\"\"\"\"\"\"\"\"\r\n"
+	    "\"3\",,\"a,b\\c\t\x01\xff\xc3\"\r\n"
+	    "4,NULLX,\"{\"\"k\"\":\"\"v\"\",\"\"w\"\":[\"\"x\"\",\"\"y\"\"]}\"\r\n",
+	    "a,b\n1,\"x\ny\"\n2,NULL\n3,\"\xe2\x82\"\n\n",
+	    /* not a BOM: its first two bytes, then text */
+	    "\xef\xbb\"a\"\n\"1\"\n",
+	    "\xef\xbb\xbf",
+	    "\xef\xbb",
+	    /* errors: where they are must not depend on the cut */
+	    "\"a\",\"b\"\n\"1\",\"2\"\rX\n",
+	    "\"a\",\"b\"\n\"1\",\"2\"\n\"3\",\"4\"\"x\n",
+	    "\"a\",\"b\"\r\n\"1\",\"2\"\r\n\"3\"",
+	    "\"a\"\n\"1\"\n\"2\",\"3\"\n",
+	    "\xef\xbb\xbf \r\n<html>",
+	};
+	static const size_t more[] = {63, 64, 100, 255, 4095, 4096, 4097};
+	size_t ii, bad = 0, runs = 0;
+
+	for (ii = 0; ii < sizeof(ins) / sizeof(ins[0]); ii++) {
+		size_t len = strlen(ins[ii]), c;
+		struct csv_out out = {.fd = -1};
+		struct csv_result res;
+		char *want = NULL;
+		int fd = mem_fd(ins[ii], len), want_rc;
+
+		csv_test_chunk(0);
+		want_rc = convert_fd(fd, NULL, &out, &want, &res);
+		close(fd);
+		for (c = 1; c < 40 + sizeof(more) / sizeof(more[0]); c++) {
+			size_t chunk = c < 40 ? c : more[c - 40];
+			for (int piped = 0; piped < 2; piped++) {
+				char *got = NULL;
+				int rc;
+
+				fd = piped ? pipe_fd(ins[ii], len) : mem_fd(ins[ii], len);
+				csv_test_chunk(chunk);
+				rc = fd < 0 ? -9 : convert_fd(fd, NULL, &out, &got, &res);
+				csv_test_chunk(0);
+				if (rc != want_rc || strcmp(got, want) != 0) {
+					bad++;
+					fprintf(stderr,
+					        "cut %zu of input %zu (%s): %d %s, want %d %s\n",
+					        chunk, ii, piped ? "pipe" : "mapped", rc, got,
+					        want_rc, want);
+				}
+				runs++;
+				free(got);
+				if (fd >= 0)
+					close(fd);
+			}
+		}
+		free(want);
+	}
+	CHECK(bad == 0, "cuts: %zu of %zu conversions differ from the uncut one", bad, runs);
+}
+
+static volatile sig_atomic_t stop_at_header;
+
+struct cut_at {
+	int fd;
+	off_t size;
+};
+
+/* A header hook that stops the conversion, or cuts its input file short. */
+static int header_stop(void *arg, const char *columns)
+{
+	(void)arg;
+	(void)columns;
+	stop_at_header = 1;
+	return 0;
+}
+
+static int header_cut(void *arg, const char *columns)
+{
+	struct cut_at *c = arg;
+
+	(void)columns;
+	return ftruncate(c->fd, c->size);
+}
+
+/* A mapped file: the stop flag is checked between windows; a file cut short under the
+ * converter (past the window being parsed) ends where it was cut, as read(2) would have,
+ * and does not kill it; a file whose offset is not 0 is converted from there. */
+static void mapped(void)
+{
+	size_t cap = 2000 * 40, len = 0, i, at;
+	long long lines;
+	char *in = malloc(cap), *got = NULL;
+	struct csv_opts opts = {0, &stop_at_header, NULL, NULL};
+	struct csv_out out = {.fd = -1};
+	struct csv_result res;
+	struct cut_at cut;
+	struct stat st;
+	int fd, rc;
+
+	len += (size_t)snprintf(in + len, cap - len, "\"id\",\"v\"\n");
+	for (i = 0; i < 2000; i++)
+		len += (size_t)snprintf(in + len, cap - len, "\"%zu\",\"row %zu\"\n", i, i);
+
+	/* Stopped: by a flag set while the first window was parsed, at the next. */
+	stop_at_header = 0;
+	fd = mem_fd(in, len);
+	out.header = header_stop;
+	csv_test_chunk(100);
+	rc = fd < 0 ? -9 : convert_fd(fd, &opts, &out, &got, &res);
+	csv_test_chunk(0);
+	CHECK(rc == -3 && strstr(got, "t.csv: stopped after 100 bytes"),
+	      "mapped: a stop ends the conversion at the next window: %d %s", rc, got);
+	free(got);
+	got = NULL;
+	rc = fd < 0 ? -9 : (lseek(fd, 0, SEEK_SET), convert_fd(fd, &opts, &out, &got, &res));
+	CHECK(rc == -3 && strstr(got, "stopped after 0 bytes"),
+	      "mapped: a stop set before the first window: %d %s", rc, got);
+	free(got);
+	got = NULL;
+	if (fd >= 0)
+		close(fd);
+
+	/* Cut short while the first window of 512 bytes is parsed (the file is 11 pages): at
+	 * byte 1000, inside a row, it is refused as cut; at the end of a row, the rows before
+	 * the cut are the table, as if read(2) had met the end there. */
+	for (at = 1000; at <= len && in[at - 1] != '\n'; at++)
+		;
+	for (i = 0, lines = 0; i < at; i++)
+		lines += in[i] == '\n';
+	for (int whole = 0; whole < 2; whole++) {
+		fd = mem_fd(in, len);
+		cut.fd = fd;
+		cut.size = whole ? (off_t)at : 1000;
+		out.header = header_cut;
+		out.row_arg = &cut;
+		csv_test_chunk(512);
+		rc = fd < 0 ? -9 : convert_fd(fd, NULL, &out, &got, &res);
+		csv_test_chunk(0);
+		if (whole)
+			CHECK(rc == 0 && res.bytes_in == (long long)at && res.rows == lines - 1,
+			      "mapped: a file cut at a row end under the converter ends there: %d "
+			      "%lld %lld %.80s",
+			      rc, res.bytes_in, res.rows, got);
+		else
+			CHECK(
+			    rc == -1 &&
+			        strstr(got, "unterminated quoted field (is the export truncated?)"),
+			    "mapped: a file cut under the converter is refused as cut: %d %s", rc,
+			    got);
+		CHECK(fstat(fd, &st) == 0 && st.st_size == cut.size, "mapped: the file was cut");
+		free(got);
+		got = NULL;
+		if (fd >= 0)
+			close(fd);
+	}
+	out.header = NULL;
+	out.row_arg = NULL;
+
+	/* From the offset of the fd, not 0; and the offset is left at the end. */
+	memmove(in + 5, in, len);
+	memcpy(in, "junk\n", 5);
+	fd = mem_fd(in, len + 5);
+	csv_test_chunk(333);
+	rc = fd < 0 || lseek(fd, 5, SEEK_SET) != 5 ? -9 : convert_fd(fd, NULL, &out, &got, &res);
+	csv_test_chunk(0);
+	CHECK(rc == 0 && res.rows == 2000 && res.bytes_in == (long long)len &&
+	          strstr(got, "[{\"id\":\"0\",\"v\":\"row 0\"},") &&
+	          lseek(fd, 0, SEEK_CUR) == (off_t)(len + 5),
+	      "mapped: converted from the fd's offset: %d %lld %.80s", rc, res.rows, got);
+	free(got);
+	if (fd >= 0)
+		close(fd);
+	free(in);
+}
+
 void test_csv(void)
 {
 	struct csv_result res;
@@ -442,6 +684,8 @@ void test_csv(void)
 	limits();
 	wide_header();
 	stopping();
+	cuts();
+	mapped();
 }
 
 /* The flush at CSV_FLUSH_AT keeps the row in progress: with tap_writes, a table of short
