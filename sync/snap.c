@@ -184,7 +184,7 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	struct cache_snap prev;
 	struct csv_result cr;
 	struct csv_out out = {.fd = -1};
-	struct csv_opts copts;
+	struct csv_opts copts = {0};
 	struct gz *gz = NULL;
 	struct idxw *ix = NULL;
 	struct json_object *meta = NULL;
