@@ -556,42 +556,42 @@ static size_t snapshot_names(const char *cache_dir, char **names, size_t max)
 	return n;
 }
 
-/* Keep the keep_snapshots newest snapshots (by id, whose mtime part sorts by age), at least
- * 2, and current. */
-static void prune(const char *cache_dir, const char *current)
+/* Remove all snapshots but the keep newest (by id, whose mtime part sorts by age) and
+ * current; the caller holds the cache lock. Returns how many were removed. */
+static int prune(const char *cache_dir, const char *current, size_t keep)
 {
-	size_t keep = cache_keep < 2 ? 2 : (size_t)cache_keep;
 	char path[4096], *names[256];
 	size_t n = snapshot_names(cache_dir, names, 256), i;
+	int removed = 0;
 
 	for (i = 0; i < n; i++) {
 		if (i + keep < n && strcmp(names[i], current) != 0) {
-			snprintf(path, sizeof(path), "%s/snapshots/%s", cache_dir, names[i]);
-			remove_tree(path);
-		}
-		free(names[i]);
-	}
-}
-
-int cache_prune_before_publish(const char *cache_dir)
-{
-	size_t keep = cache_keep < 2 ? 2 : (size_t)cache_keep, n, i;
-	char path[4096], cur[64] = "", why[256], *names[256];
-	int lk, removed = 0;
-
-	if ((lk = lock_file(cache_dir, "cache.lock", LOCK_EX)) < 0)
-		return 0;
-	/* Under the lock: whatever current names now is kept. */
-	cache_current_id(cache_dir, cur, sizeof(cur), why, sizeof(why));
-	n = snapshot_names(cache_dir, names, 256);
-	for (i = 0; i < n; i++) {
-		if (i + keep - 1 < n && strcmp(names[i], cur) != 0) {
 			snprintf(path, sizeof(path), "%s/snapshots/%s", cache_dir, names[i]);
 			remove_tree(path);
 			removed++;
 		}
 		free(names[i]);
 	}
+	return removed;
+}
+
+/* keep_snapshots, at least 2: a reader that has just named the previous one can open it. */
+static size_t keep_n(void)
+{
+	return cache_keep < 2 ? 2 : (size_t)cache_keep;
+}
+
+int cache_prune_before_publish(const char *cache_dir)
+{
+	char cur[64] = "", why[256];
+	int lk, removed;
+
+	if ((lk = lock_file(cache_dir, "cache.lock", LOCK_EX)) < 0)
+		return 0;
+	/* Under the lock: whatever current names now is kept. The publication to come adds
+	 * one: keep one fewer. */
+	cache_current_id(cache_dir, cur, sizeof(cur), why, sizeof(why));
+	removed = prune(cache_dir, cur, keep_n() - 1);
 	close(lk);
 	return removed;
 }
@@ -645,7 +645,7 @@ int cache_publish(const char *cache_dir, const char *tmpdir, const char *id, cha
 	snprintf(dst, sizeof(dst), "%s/%s", cache_dir, CACHE_DATA);
 	if (lstat(dst, &st) < 0 && errno == ENOENT && symlink("current/" CACHE_DATA, dst) < 0)
 		errf(err, errlen, "symlink %s: %s", dst, strerror(errno));
-	prune(cache_dir, id);
+	prune(cache_dir, id, keep_n());
 	rc = 0;
 	goto out;
 undo:

@@ -134,8 +134,9 @@ int cache_publish(const char *cache_dir, const char *tmpdir, const char *id, cha
 /*
  * Remove now the snapshots that publishing one more would prune (all but the keep - 1 newest,
  * never current), under the cache lock: the sync calls it once the new snapshot is converted
- * and accepted, on a thread of its own, so that the page cache of a large old body is freed
- * while the index is finished. Returns how many were removed.
+ * and accepted, on a thread of its own, so that removing a large old body (tens of ms where
+ * the filesystem discards on unlink) overlaps the index's finish. Returns how many were
+ * removed.
  */
 int cache_prune_before_publish(const char *cache_dir);
 
