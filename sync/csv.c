@@ -282,7 +282,7 @@ static int flush(struct parser *p)
 
 	if (p->fd < 0)
 		return 0;
-	while (!(p->sink->tap && p->sink->tap_writes) && off < p->out.len) {
+	while (off < p->out.len) {
 		ssize_t n = write(p->fd, p->out.p + off, p->out.len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -306,8 +306,7 @@ static int flush(struct parser *p)
 /*
  * The flush at CSV_FLUSH_AT: with a row hook, the row in progress stays in the buffer
  * (moved to its front) unless it is long, so the hook gets nearly every row from memory and
- * only a row longer than half the buffer is read back from fd (with tap_writes, after
- * waiting for the tap: a wait at every flush would serialise the two threads).
+ * only a row longer than half the buffer is read back from fd.
  */
 static int flush_at_mark(struct parser *p)
 {
@@ -491,13 +490,6 @@ static int row_hook(struct parser *p)
 		row = p->out.p + (p->row_off - p->written);
 	else if (flush(p) < 0)
 		return -1;
-	/* The hook reads a flushed row from fd: when the tap writes, wait until it has. */
-	if (row == NULL && p->sink->tap && p->sink->tap_writes &&
-	    p->sink->tap(p->sink->tap_arg, NULL, 0) < 0) {
-		snprintf(p->err, p->errlen, "writing the JSON failed");
-		p->write_failed = 1;
-		return -1;
-	}
 	if (p->sink->row(p->sink->row_arg, p->row_off, row, (size_t)(end - p->row_off)) < 0) {
 		snprintf(p->err, p->errlen, "writing the index: %s", strerror(errno));
 		p->write_failed = 1;

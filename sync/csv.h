@@ -45,10 +45,6 @@ struct csv_out {
 	int (*tap)(void *arg, const char *buf, size_t len);
 	void *tap_arg;
 	size_t head_len; /* set before the first chunk: the envelope before the rows */
-	/* With fd >= 0 and a tap: the tap writes the chunks to fd itself (at their place, off
-	 * this thread); the converter only patches the envelope. Then tap(arg, NULL, 0) must
-	 * return only once every chunk passed so far is in fd (the row hook reads it there). */
-	int tap_writes;
 	/* If set: called at the end of every row with the output offset of its '{' and its
 	 * bytes, up to its '}'. A row whose start was flushed already is flushed whole first
 	 * and passed with row NULL (read it from fd). Returns 0, or -1 (errno set) to stop the

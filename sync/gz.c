@@ -101,12 +101,6 @@ static void *run(void *arg)
 		s = &g->slot[g->first];
 		pthread_mutex_unlock(&g->mu);
 
-		if (!g->failed && g->out->tap_writes &&
-		    cache_write_all(g->out->fd, s->p, s->len, (off_t)(g->out->head_len + g->n)) <
-		        0) {
-			snprintf(g->why, sizeof(g->why), "writing the JSON: %s", strerror(errno));
-			g->failed = 1;
-		}
 		if (!g->failed) {
 			g->crc = crc32_gzip_refl(g->crc, (const unsigned char *)s->p, s->len);
 			g->n += s->len;
@@ -176,35 +170,15 @@ struct gz *gz_start(int fd, const struct csv_out *out, int level, char *err, siz
 	return g;
 }
 
-int gz_sync(struct gz *g)
-{
-	int failed;
-
-	pthread_mutex_lock(&g->mu);
-	while (g->count > 0 && !g->failed)
-		pthread_cond_wait(&g->cv, &g->mu);
-	failed = g->failed;
-	pthread_mutex_unlock(&g->mu);
-	return failed ? -1 : 0;
-}
-
 int gz_tap(void *arg, const char *buf, size_t len)
 {
 	struct gz *g = arg;
 	struct slot *s;
 
-	if (buf == NULL)
-		return gz_sync(g);
 	if (!g->started) {
 		/* The envelope is stored at the end; the rows start after its place. */
 		if (len < g->out->head_len)
 			return -1;
-		/* Written here, at once: the converter patches it in place later. */
-		if (g->out->tap_writes &&
-		    cache_write_all(g->out->fd, buf, g->out->head_len, 0) < 0) {
-			snprintf(g->why, sizeof(g->why), "writing the JSON: %s", strerror(errno));
-			return -1;
-		}
 		buf += g->out->head_len;
 		len -= g->out->head_len;
 		g->off = GZ_HEAD + GZ_STORED + (off_t)g->out->head_len;

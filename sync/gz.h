@@ -18,17 +18,11 @@ struct gz;
 /* Start compressing into fd (empty, writable). out->head_len tells how much to store. */
 struct gz *gz_start(int fd, const struct csv_out *out, int level, char *err, size_t errlen);
 
-/* The csv_out tap: queue one chunk of the JSON (blocks while the queue is full). With
- * out->tap_writes, the gzip thread also writes the chunks to out->fd (the envelope at once,
- * here, so that patching it cannot race), before it compresses them. */
+/* The csv_out tap: queue one chunk of the JSON, already written to out->fd by the
+ * converter (blocks while the queue is full). */
 int gz_tap(void *arg, const char *buf, size_t len);
 
-/* Wait until every chunk queued so far is written and compressed (gz_tap(g, NULL, 0) does
- * the same). Returns 0, or -1 when the gzip thread failed (gz_error says why). */
-int gz_sync(struct gz *g);
-
-/* Why the gzip thread failed (writing the JSON, with out->tap_writes, or its copy), or
- * NULL. */
+/* Why the gzip thread failed (compressing, or writing its copy), or NULL. */
 const char *gz_error(struct gz *g);
 
 /* Finish: drain the queue, write the envelope (read back from json_fd) and the trailer.
