@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define COPY_BUF (64 * 1024)
 #define REC_MAX 65528 /* a FastCGI record holds at most 65535 bytes: 8-byte aligned */
 
 static atomic_int long_active;
@@ -272,7 +271,7 @@ static int write_all(int fd, const void *buf, size_t n)
  * A record cut short (an I/O error, the peer gone) leaves the connection's framing broken:
  * it is shut down, so that nginx sees the upstream fail and libfcgi does not keep it.
  */
-static int send_records(struct req *r, int fd, off_t off, long long len)
+int req_copy_body(struct req *r, int fd, off_t off, long long len)
 {
 	int sock = r->fr->ipcFd;
 	unsigned id = (unsigned)r->fr->requestId;
@@ -305,30 +304,4 @@ static int send_records(struct req *r, int fd, off_t off, long long len)
 broken:
 	shutdown(sock, SHUT_RDWR);
 	return -1;
-}
-
-int req_copy_body(struct req *r, int fd, off_t off, long long len)
-{
-	char *buf;
-	int rc = -1;
-
-	if (r->fr->ipcFd >= 0 && r->fr->out != NULL)
-		return send_records(r, fd, off, len);
-	if ((buf = malloc(COPY_BUF)) == NULL)
-		return -1;
-	while (len > 0) {
-		ssize_t n = pread(fd, buf, len < COPY_BUF ? (size_t)len : COPY_BUF, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto out;
-		if (req_write(r, buf, (size_t)n) < 0)
-			goto out;
-		off += n;
-		len -= n;
-	}
-	rc = 0;
-out:
-	free(buf);
-	return rc;
 }
