@@ -252,8 +252,14 @@ static int run_js(struct pma *p, const char *script, char *msg, size_t len)
 	return rc;
 }
 
-/* Mark the page: a new document will not have the mark. */
-static const char mark_js[] = "window.__pmacache={}; return true;";
+/*
+ * Mark the page: a new document will not have the mark. And point the login form at the page
+ * it is on (phpMyAdmin posts it to its start page, whose answer then redirects there): logged
+ * in on the export page, the browser lands on it, instead of loading the start page and then
+ * the export page (0.9 s less in the sync).
+ */
+static const char mark_js[] = "window.__pmacache={}; var f=document.getElementById('login_form');"
+                              " if(f) f.action=location.href; return true;";
 
 /* Submit the login form again, without a pointer. */
 static const char login_submit_js[] =
@@ -1016,7 +1022,7 @@ int pma_export(const struct conf *c, const struct pma_hooks *hooks, struct pma_o
 	snprintf(out->tmpdir, sizeof(out->tmpdir), "%s", b.dir);
 	if (code == SC_OK) {
 		export_url(c, url, sizeof(url));
-		code = login(&p, c->pma_url, c->pma_user, pw);
+		code = login(&p, url, c->pma_user, pw); /* on the export page itself */
 		explicit_bzero(pw, sizeof(pw));
 		if (code == SC_OK && pma_login_only)
 			code = check_table(&p, url);
