@@ -12,7 +12,10 @@ COMMON_SRC = common/conf.c common/log.c common/logsys.c common/cache.c common/pr
 CGI_SRC    = cgi/main.c cgi/req.c cgi/routes.c cgi/auth.c cgi/spawn.c cgi/sse.c cgi/limit.c cgi/query.c
 SYNC_LIB   = sync/csv.c sync/index.c sync/snap.c sync/gz.c sync/pma.c sync/browser.c sync/wd.c \
              sync/stream.c sync/proc.c sync/doctor.c
-SYNC_SRC   = sync/main.c $(SYNC_LIB)
+SYNC_SRC   = sync/main.c sync/curl_lazy.c $(SYNC_LIB)
+# The sync loads libcurl on first use (sync/curl_lazy.c): not linked, so that an import
+# does not load its thirty libraries.
+SYNC_LIBS  = $(filter-out -lcurl,$(PKGLIBS))
 UNIT_SRC   = $(wildcard tests/unit/test_*.c) tests/unit/main.c
 UNIT_UNDER = $(COMMON_SRC) sync/csv.c sync/index.c sync/gz.c sync/snap.c sync/wd.c sync/stream.c \
              cgi/auth.c cgi/req.c cgi/limit.c cgi/query.c
@@ -110,7 +113,7 @@ cgi/pmacache-fcgi: $(CGI_SRC) $(COMMON_SRC) $(HDRS)
 	$(CC) $(WARN) $(CFLAGS) $(PKGCFLAGS) -o $@ $(CGI_SRC) $(COMMON_SRC) -lfcgi -lpthread $(PKGLIBS)
 
 sync/pmacache-sync: $(SYNC_SRC) $(COMMON_SRC) $(HDRS)
-	$(CC) $(WARN) $(CFLAGS) $(PKGCFLAGS) -o $@ $(SYNC_SRC) $(COMMON_SRC) -lpthread $(PKGLIBS)
+	$(CC) $(WARN) $(CFLAGS) $(PKGCFLAGS) -o $@ $(SYNC_SRC) $(COMMON_SRC) -lpthread $(SYNC_LIBS)
 
 build/unit: $(UNIT_SRC) $(UNIT_UNDER) $(HDRS)
 	@mkdir -p build
