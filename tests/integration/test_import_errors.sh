@@ -6,6 +6,11 @@ inst_up import_errors
 
 "$GEN" -n 500 csv > "$DIR/orders.csv"
 check "import" "$SYNC" -c "$CONF" --csv "$DIR/orders.csv"
+# An import never loads libcurl (sync/curl_lazy.c loads it for HTTP only): ld.so lists what
+# it loads, and libjson-c shows that the listing works.
+LD_DEBUG=files "$SYNC" -c "$CONF" --csv "$DIR/orders.csv" >/dev/null 2>"$DIR/ld.log"
+is "an import loads no libcurl" "$(grep -c 'file=libcurl' "$DIR/ld.log")" 0
+check "ld.so listed the libraries it loaded" grep -q 'file=libjson-c' "$DIR/ld.log"
 
 # A bad import leaves the cache as it was.
 cp "$CACHE/data_cache.json" "$DIR/before"
