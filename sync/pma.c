@@ -277,10 +277,7 @@ static int login(struct pma *p, const char *url, const char *user, const char *p
 	int rc, sent = 1;
 
 	phase(p, "login", -1);
-	rc = wd_navigate(&p->b->wd, url);
-	/* A navigation that ends at once on an error page can leave chromedriver unable to say
-	 * so ("cannot determine loading status"): then the page itself says where it went. */
-	if (rc != WD_OK && (rc != WD_EW3C || !strstr(p->b->wd.message, "loading status")))
+	if ((rc = wd_navigate(&p->b->wd, url)) != WD_OK)
 		return wd_fail(p, rc, SC_PMA, "opening phpMyAdmin");
 	if ((rc = page_state(p, &pg)) != WD_OK)
 		return wd_fail(p, rc, SC_BROWSER, "reading the login page");

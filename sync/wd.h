@@ -59,6 +59,9 @@ int wd_ready(struct wd *w);
 int wd_new_session(struct wd *w, struct json_object *capabilities);
 /* DELETE the session, if any. */
 int wd_delete_session(struct wd *w);
+/* Open url and wait for the page. A navigation that chromedriver lost track of ("cannot
+ * determine loading status": it ended at once, on an error page) is WD_OK too: the page
+ * says where it went, and every caller reads it next. */
 int wd_navigate(struct wd *w, const char *url);
 /* Find one element by CSS selector; its id goes to id. WD_EW3C with "no such element". */
 int wd_find(struct wd *w, const char *css, char *id, size_t idlen);

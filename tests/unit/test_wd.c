@@ -159,6 +159,17 @@ void test_wd(void)
 	          "net::ERR_CONNECTION_REFUSED\"}}");
 	ROUND(&f, rc = wd_navigate(&w, "http://127.0.0.1:1/"));
 	CHECK(wd_kind(&w, rc) == WD_KIND_UNREACHABLE, "ERR_CONNECTION_REFUSED: unreachable");
+	/* A navigation chromedriver lost track of ended: the page is the caller's to read. */
+	set_reply(&f, 500,
+	          "{\"value\":{\"error\":\"unknown error\",\"message\":\"unknown error: "
+	          "cannot determine loading status\\nfrom unknown error: ...\"}}");
+	ROUND(&f, rc = wd_navigate(&w, "http://127.0.0.1:1/"));
+	CHECK(rc == WD_OK, "navigation without a loading status: WD_OK (rc %d)", rc);
+	set_reply(&f, 500,
+	          "{\"value\":{\"error\":\"unknown error\",\"message\":\"unknown error: "
+	          "session deleted\"}}");
+	ROUND(&f, rc = wd_navigate(&w, "http://127.0.0.1:1/"));
+	CHECK(rc == WD_EW3C, "another unknown error still fails the navigation (rc %d)", rc);
 	set_reply(&f, 500,
 	          "{\"value\":{\"error\":\"timeout\",\"message\":\"timeout: Timed out "
 	          "receiving message from renderer\"}}");
