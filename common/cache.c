@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 #include <linux/openat2.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -556,8 +557,74 @@ static size_t snapshot_names(const char *cache_dir, char **names, size_t max)
 	return n;
 }
 
+/* A pruned snapshot's big files, and the spare each becomes. */
+static const char *const spares[][2] = {{CACHE_DATA, CACHE_SPARE}, {CACHE_DATA_GZ, CACHE_SPARE_GZ}};
+
+/*
+ * Keep snapdir/name as cache_dir/spare when there is no spare yet and no one has the file
+ * open: a write lease is granted only then, and breaks if someone opens it before the rename
+ * (the break's signal is SIGURG, ignored by default, not SIGIO, which would kill us). A
+ * broken lease means a reader that will read the old bytes: the spare is removed instead.
+ */
+static void spare_keep(const char *cache_dir, const char *snapdir, const char *name,
+                       const char *spare)
+{
+	char src[4400], dst[4400];
+	struct stat st;
+	int fd;
+
+	snprintf(dst, sizeof(dst), "%s/%s", cache_dir, spare);
+	if (lstat(dst, &st) == 0 || errno != ENOENT)
+		return;
+	snprintf(src, sizeof(src), "%s/%s", snapdir, name);
+	if ((fd = open(src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_size > 0 &&
+	    fcntl(fd, F_SETSIG, SIGURG) == 0 && fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
+		if (rename(src, dst) == 0 && fcntl(fd, F_GETLEASE) != F_WRLCK)
+			unlink(dst);
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+	}
+	close(fd);
+}
+
+int cache_open_spare(const char *cache_dir, const char *tmpdir, const char *name, int flags,
+                     int *reused)
+{
+	char src[4400], dst[4400];
+	struct stat st;
+	int fd;
+
+	if (reused)
+		*reused = 0;
+	snprintf(dst, sizeof(dst), "%s/%s", tmpdir, name);
+	for (size_t i = 0; i < sizeof(spares) / sizeof(spares[0]); i++) {
+		if (strcmp(name, spares[i][0]) != 0)
+			continue;
+		snprintf(src, sizeof(src), "%s/%s", cache_dir, spares[i][1]);
+		if (rename(src, dst) < 0)
+			break;
+		/* Not through a symlink, not a FIFO's open that waits, not a file linked
+		 * elsewhere or someone else's: anything else is removed, and a new file made. */
+		fd = open(dst, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+		    st.st_uid == geteuid() && fchmod(fd, 0640) == 0 &&
+		    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0) {
+			if (reused)
+				*reused = 1;
+			return fd;
+		}
+		if (fd >= 0)
+			close(fd);
+		unlink(dst);
+		break;
+	}
+	return open(dst, flags | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+}
+
 /* Remove all snapshots but the keep newest (by id, whose mtime part sorts by age) and
- * current; the caller holds the cache lock. Returns how many were removed. */
+ * current; the caller holds the cache lock. A removed snapshot's body and gzip copy become
+ * the spares if there are none. Returns how many were removed. */
 static int prune(const char *cache_dir, const char *current, size_t keep)
 {
 	char path[4096], *names[256];
@@ -567,6 +634,8 @@ static int prune(const char *cache_dir, const char *current, size_t keep)
 	for (i = 0; i < n; i++) {
 		if (i + keep < n && strcmp(names[i], current) != 0) {
 			snprintf(path, sizeof(path), "%s/snapshots/%s", cache_dir, names[i]);
+			for (size_t k = 0; k < sizeof(spares) / sizeof(spares[0]); k++)
+				spare_keep(cache_dir, path, spares[k][0], spares[k][1]);
 			remove_tree(path);
 			removed++;
 		}
@@ -688,11 +757,18 @@ static long long tree_bytes(const char *path)
 int cache_make_room(const char *cache_dir, const char *keep_id, long long need)
 {
 	char path[4096], cur[64] = "", *names[256], why[256];
-	long long avail = free_bytes(cache_dir), freed;
+	long long avail = free_bytes(cache_dir), freed, spare = 0;
+	struct stat st;
 	size_t n, i;
 	int lk, removed = 0;
 
-	if (avail < 0 || avail >= need)
+	/* The spares' blocks are written over, not added to. */
+	for (i = 0; i < sizeof(spares) / sizeof(spares[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", cache_dir, spares[i][1]);
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+			spare += (long long)st.st_blocks * 512;
+	}
+	if (avail < 0 || avail + spare >= need)
 		return 0;
 	if ((lk = lock_file(cache_dir, "cache.lock", LOCK_EX)) < 0)
 		return 0;
@@ -700,7 +776,7 @@ int cache_make_room(const char *cache_dir, const char *keep_id, long long need)
 	cache_current_id(cache_dir, cur, sizeof(cur), why, sizeof(why));
 	n = snapshot_names(cache_dir, names, 256);
 	for (i = 0; i < n; i++) {
-		if (avail < need && strcmp(names[i], cur) != 0 &&
+		if (avail + spare < need && strcmp(names[i], cur) != 0 &&
 		    (keep_id == NULL || strcmp(names[i], keep_id) != 0)) {
 			snprintf(path, sizeof(path), "%s/snapshots/%s", cache_dir, names[i]);
 			freed = tree_bytes(path);
@@ -709,15 +785,15 @@ int cache_make_room(const char *cache_dir, const char *keep_id, long long need)
 			avail = free_bytes(cache_dir);
 			log_warn("low on disk space: removed the old snapshot %s (%.1f MB) before "
 			         "building; %.1f MB free now, about %.1f MB needed",
-			         names[i], (double)freed / 1e6, (double)avail / 1e6,
+			         names[i], (double)freed / 1e6, (double)(avail + spare) / 1e6,
 			         (double)need / 1e6);
 		}
 		free(names[i]);
 	}
 	close(lk);
-	if (avail >= 0 && avail < need)
+	if (avail >= 0 && avail + spare < need)
 		log_warn("low on disk space: %.1f MB free in %s, about %.1f MB needed, and no old "
 		         "snapshot left to remove",
-		         (double)avail / 1e6, cache_dir, (double)need / 1e6);
+		         (double)(avail + spare) / 1e6, cache_dir, (double)need / 1e6);
 	return removed;
 }

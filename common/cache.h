@@ -36,6 +36,8 @@
 #define CACHE_COLUMNS "columns.json"
 #define CACHE_STATUS "status.json"
 #define CACHE_PROGRESS "progress.json"
+#define CACHE_SPARE "spare.json"          /* a pruned body, kept for the next sync to reuse */
+#define CACHE_SPARE_GZ "spare.json.gz"    /* and its gzip copy */
 #define CACHE_KEEP 3                      /* the default keep_snapshots */
 #define CACHE_META_MAX (64 * 1024 * 1024) /* meta.json, as earlier versions wrote it */
 #define CACHE_STATUS_MAX (64 * 1024)      /* status.json, progress.json */
@@ -137,8 +139,24 @@ int cache_publish(const char *cache_dir, const char *tmpdir, const char *id, cha
  * and accepted, on a thread of its own, so that removing a large old body (tens of ms where
  * the filesystem discards on unlink) overlaps the index's finish. Returns how many were
  * removed.
+ *
+ * Pruning (here and in cache_publish) keeps the body and the gzip copy of a removed snapshot
+ * as CACHE_SPARE and CACHE_SPARE_GZ for the next sync's cache_open_spare, when there is no
+ * spare yet and nobody has the file open: a write lease (fcntl F_SETLEASE) is granted only
+ * then, and is broken by anyone who opens it before it is renamed, in which case it is
+ * removed as before. A reader still sending an old snapshot is never written over.
  */
 int cache_prune_before_publish(const char *cache_dir);
+
+/*
+ * Open tmpdir/name (CACHE_DATA or CACHE_DATA_GZ) for a new snapshot, with flags (O_WRONLY or
+ * O_RDWR): the spare that pruning kept is moved there and written over when there is one (a
+ * regular file of this user's, with no other link), else a new file is created. Its blocks
+ * stay allocated and its pages cached, so the writes allocate and free nothing; the caller
+ * truncates it to the new size. *reused (if not NULL) says which. Returns the fd, or -1.
+ */
+int cache_open_spare(const char *cache_dir, const char *tmpdir, const char *name, int flags,
+                     int *reused);
 
 /* Format t as ISO-8601 UTC ("2026-11-28T12:00:00Z"). buf needs 21 bytes. */
 void cache_iso8601(time_t t, char *buf, size_t len);

@@ -240,14 +240,16 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		return SNAP_EWRITE;
 	}
 	chmod(tmpdir, 0750);
+	/* Over the spares a pruned snapshot left, when there are: written over, their blocks
+	 * are neither allocated nor freed (nor discarded), and their pages are reused. */
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_DATA);
-	if ((out.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0) {
+	if ((out.fd = cache_open_spare(o->cache_dir, tmpdir, CACHE_DATA, O_RDWR, NULL)) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_DATA_GZ);
-	if ((gz_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0) {
+	if ((gz_fd = cache_open_spare(o->cache_dir, tmpdir, CACHE_DATA_GZ, O_WRONLY, NULL)) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
@@ -286,6 +288,11 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 		goto out;
 	default: /* anything else is the export's fault */
 		rc = SNAP_EINVALID;
+		goto out;
+	}
+	/* A spare's bytes past the body's end go, before the index and the diff read it. */
+	if (ftruncate(out.fd, (off_t)cr.bytes_out) < 0) {
+		snprintf(err, errlen, "%s/%s: %s", tmpdir, CACHE_DATA, strerror(errno));
 		goto out;
 	}
 	if (o->input_end && o->input_end(o->input_arg, err, errlen) != 0) {
@@ -354,6 +361,11 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	gz = NULL;
 	if (r->gz_bytes < 0 || stopped(o, name, "the fsyncs", &rc, err, errlen))
 		goto out;
+	/* A spare's bytes past the gzip copy's end go (a new file: nothing to cut). */
+	if (ftruncate(gz_fd, (off_t)r->gz_bytes) < 0) {
+		snprintf(err, errlen, "%s/%s: %s", tmpdir, CACHE_DATA_GZ, strerror(errno));
+		goto out;
+	}
 	if (fsync(out.fd) < 0) {
 		snprintf(err, errlen, "fsync %s/%s: %s", tmpdir, CACHE_DATA, strerror(errno));
 		goto out;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* The publish protocol without a sync: a folder becomes current; old ones are pruned. */
@@ -174,6 +175,35 @@ void test_cache(void)
 	snprintf(path, sizeof(path), "%s/snapshots/60000008-7", dir);
 	CHECK(access(path, F_OK) == 0, "8 stays: current");
 	cache_set_keep(CACHE_KEEP);
+
+	/* Low disk with a spare: its blocks are written over, so they count as room. */
+	{
+		struct statvfs v;
+		char *mb = calloc(1, 1 << 20);
+		long long free_now;
+		snprintf(path, sizeof(path), "%s/%s", dir, CACHE_SPARE);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+		for (i = 0; fd >= 0 && mb && i < 64; i++)
+			if (write(fd, mb, 1 << 20) != 1 << 20)
+				break;
+		CHECK(fd >= 0 && i == 64 && fsync(fd) == 0, "setup: a 64 MB spare");
+		if (fd >= 0)
+			close(fd);
+		free(mb);
+		snprintf(path, sizeof(path), "%s/snapshots", dir);
+		int before = count_entries(path);
+		free_now =
+		    statvfs(dir, &v) == 0 ? (long long)v.f_bavail * (long long)v.f_frsize : 0;
+		CHECK(before == 2 &&
+		          cache_make_room(dir, "60000008-7", free_now + (32LL << 20)) == 0,
+		      "32 MB short but a 64 MB spare: nothing removed (%d snapshots)", before);
+		snprintf(path, sizeof(path), "%s/%s", dir, CACHE_SPARE);
+		unlink(path);
+		free_now =
+		    statvfs(dir, &v) == 0 ? (long long)v.f_bavail * (long long)v.f_frsize : 0;
+		CHECK(cache_make_room(dir, "60000008-7", free_now + (32LL << 20)) == 1,
+		      "32 MB short without it: the old snapshot goes");
+	}
 
 	/* Single flight. */
 	CHECK(cache_sync_trylock(dir, &fd, err, sizeof(err)) == 0, "first lock");

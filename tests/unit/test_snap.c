@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* Fault injection: while armed, the fail_at-th wrapped call fails with fail_errno. */
 static atomic_int calls, fired, armed;
@@ -336,6 +337,193 @@ static void input_hook(const char *dir)
 	}
 }
 
+/* All of a file (NULL if it cannot be read); *len gets its length. */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *b = NULL;
+	long n;
+
+	*len = 0;
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (b = malloc((size_t)n + 1)) != NULL && fread(b, 1, (size_t)n, f) == (size_t)n)
+		*len = (size_t)n;
+	else if (b) {
+		free(b);
+		b = NULL;
+	}
+	fclose(f);
+	return b;
+}
+
+/* The gzip file decompressed equals body (len bytes). */
+static int gz_equals(const char *path, const char *body, size_t len)
+{
+	gzFile z = gzopen(path, "rb");
+	char *b = malloc(len + 2);
+	int n = -1, extra;
+
+	if (z && b) {
+		n = gzread(z, b, (unsigned)len + 1);
+		extra = gzeof(z) ? 0 : 1;
+		n = extra ? -1 : n;
+	}
+	if (z)
+		gzclose(z);
+	n = n == (int)len && memcmp(b, body, len) == 0;
+	free(b);
+	return n;
+}
+
+/* a and b differ, if at all, only in one span of at most 20 bytes (the publication time). */
+static int same_but_time(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t first = alen, last = 0;
+
+	if (alen != blen)
+		return 0;
+	for (size_t i = 0; i < alen; i++)
+		if (a[i] != b[i]) {
+			first = first < i ? first : i;
+			last = i;
+		}
+	return first == alen || last - first < 20;
+}
+
+static long long file_size(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/*
+ * The spares: pruning keeps a removed snapshot's body and gzip copy when nobody has them open,
+ * and the next build writes over them: the result is the same as a build into new files,
+ * cut to its size. A spare held open by a reader, a symlink or a hard link is never
+ * written through.
+ */
+static void spares(void)
+{
+	char dir[] = "/tmp/pmacache-spare.XXXXXX", fresh[] = "/tmp/pmacache-fresh.XXXXXX";
+	char err[512], id[64], path[700], oldest[600], spare[600], spare_gz[600], cmd[700];
+	char *body, *want, *held_copy, *held_now;
+	size_t len, wlen, hlen, hnow;
+	struct dirent *e;
+	DIR *d;
+	int fd, i;
+
+	if (mkdtemp(dir) == NULL || mkdtemp(fresh) == NULL) {
+		CHECK(0, "setup: mkdtemp: %s", strerror(errno));
+		return;
+	}
+	snprintf(spare, sizeof(spare), "%s/%s", dir, CACHE_SPARE);
+	snprintf(spare_gz, sizeof(spare_gz), "%s/%s", dir, CACHE_SPARE_GZ);
+	for (i = 0; i < CACHE_KEEP; i++)
+		CHECK(build(dir, 3000 + i, i, 0, 0, err, sizeof(err)) == SNAP_OK, "build %d: %s", i,
+		      err);
+	CHECK(file_size(spare) < 0 && file_size(spare_gz) < 0, "no spare while nothing is pruned");
+	/* The oldest, about to be pruned: its size is the spare's. */
+	snprintf(path, sizeof(path), "%s/snapshots", dir);
+	if ((d = opendir(path)) == NULL) {
+		CHECK(0, "setup: %s: %s", path, strerror(errno));
+		return;
+	}
+	oldest[0] = '\0';
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' &&
+		    (oldest[0] == '\0' || strcmp(e->d_name, strrchr(oldest, '/') + 1) < 0))
+			snprintf(oldest, sizeof(oldest), "%s/snapshots/%s", dir, e->d_name);
+	closedir(d);
+	snprintf(path, sizeof(path), "%s/%s", oldest, CACHE_DATA);
+	long long oldest_size = file_size(path);
+	snprintf(path, sizeof(path), "%s/%s", oldest, CACHE_DATA_GZ);
+	long long oldest_gz = file_size(path);
+	CHECK(build(dir, 3100, 9, 0, 0, err, sizeof(err)) == SNAP_OK, "a fourth build: %s", err);
+	CHECK(access(oldest, F_OK) != 0, "the oldest is pruned");
+	CHECK(file_size(spare) == oldest_size && file_size(spare_gz) == oldest_gz,
+	      "its body and gzip copy are the spares (%lld of %lld, %lld of %lld bytes)",
+	      file_size(spare), oldest_size, file_size(spare_gz), oldest_gz);
+
+	/* A smaller build over the spares: as a build into new files, cut to its size. */
+	struct stat sp, sp_gz, st;
+	CHECK(stat(spare, &sp) == 0 && stat(spare_gz, &sp_gz) == 0, "setup: stat the spares");
+	CHECK(build(dir, 700, 11, 0, 0, err, sizeof(err)) == SNAP_OK, "a build over the spares: %s",
+	      err);
+	snprintf(path, sizeof(path), "%s/current/%s", dir, CACHE_DATA);
+	CHECK(stat(path, &st) == 0 && st.st_ino == sp.st_ino, "its body is the spare's file");
+	snprintf(path, sizeof(path), "%s/current/%s", dir, CACHE_DATA_GZ);
+	CHECK(stat(path, &st) == 0 && st.st_ino == sp_gz.st_ino, "its gzip copy is the spare's");
+	CHECK(build(fresh, 700, 11, 0, 0, err, sizeof(err)) == SNAP_OK, "the same, fresh: %s", err);
+	current(dir, id, sizeof(id));
+	snprintf(path, sizeof(path), "%s/current/%s", dir, CACHE_DATA);
+	body = slurp(path, &len);
+	snprintf(path, sizeof(path), "%s/current/%s", fresh, CACHE_DATA);
+	want = slurp(path, &wlen);
+	CHECK(body && want && len < (size_t)oldest_size && same_but_time(body, len, want, wlen),
+	      "the body over the spare is the fresh build's (%zu and %zu bytes, the spare was "
+	      "%lld)",
+	      len, wlen, oldest_size);
+	snprintf(path, sizeof(path), "%s/current/%s", dir, CACHE_DATA_GZ);
+	CHECK(body && file_size(path) < oldest_gz && gz_equals(path, body, len),
+	      "its gzip copy, over a larger spare, is cut to size and holds the body (%lld bytes)",
+	      file_size(path));
+	free(body);
+	free(want);
+
+	/* A reader holding the body that is pruned next: it is removed, never written over. */
+	snprintf(path, sizeof(path), "%s/snapshots", dir);
+	oldest[0] = '\0';
+	if ((d = opendir(path)) != NULL) {
+		while ((e = readdir(d)) != NULL)
+			if (e->d_name[0] != '.' &&
+			    (oldest[0] == '\0' || strcmp(e->d_name, strrchr(oldest, '/') + 1) < 0))
+				snprintf(oldest, sizeof(oldest), "%s/snapshots/%s", dir, e->d_name);
+		closedir(d);
+	}
+	snprintf(path, sizeof(path), "%s/%s", oldest, CACHE_DATA);
+	held_copy = slurp(path, &hlen);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0 && held_copy, "setup: a reader opens %s", path);
+	for (i = 0; i < 2; i++) /* one build takes the spare, the next would write over it */
+		CHECK(build(dir, 3200 + i, 20 + i, 0, 0, err, sizeof(err)) == SNAP_OK,
+		      "build %d with a reader: %s", i, err);
+	held_now = malloc(hlen ? hlen : 1);
+	hnow = fd >= 0 && held_now ? (size_t)pread(fd, held_now, hlen, 0) : 0;
+	CHECK(held_copy && hnow == hlen && memcmp(held_copy, held_now, hlen) == 0,
+	      "the reader still reads the old body, byte for byte (%zu of %zu)", hnow, hlen);
+	free(held_copy);
+	free(held_now);
+	if (fd >= 0)
+		close(fd);
+
+	/* A planted symlink or hard link as the spare: the build neither follows it nor writes
+	 * through it. */
+	for (i = 0; i < 2; i++) {
+		char victim[600], *v;
+		size_t vlen;
+		FILE *f;
+		snprintf(victim, sizeof(victim), "%s/victim%d", dir, i);
+		if ((f = fopen(victim, "w")) != NULL) {
+			fputs("precious", f);
+			fclose(f);
+		}
+		unlink(spare);
+		CHECK(i == 0 ? symlink(victim, spare) == 0 : link(victim, spare) == 0,
+		      "setup: the spare is a %s", i == 0 ? "symlink" : "hard link");
+		CHECK(build(dir, 3300 + i, 30 + i, 0, 0, err, sizeof(err)) == SNAP_OK,
+		      "a build with a %s spare: %s", i == 0 ? "symlink" : "hard link", err);
+		v = slurp(victim, &vlen);
+		CHECK(v && vlen == 8 && memcmp(v, "precious", 8) == 0,
+		      "the %s's target is untouched", i == 0 ? "symlink" : "hard link");
+		free(v);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, fresh);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cleanup failed\n");
+}
+
 void test_snap(void)
 {
 	char dir[] = "/tmp/pmacache-snap.XXXXXX", cmd[128];
@@ -349,6 +537,7 @@ void test_snap(void)
 	faults(dir, "ENOSPC", ENOSPC);
 	stops(dir);
 	input_hook(dir);
+	spares();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cleanup of %s failed\n", dir);
