@@ -588,15 +588,12 @@ static void spare_keep(const char *cache_dir, const char *snapdir, const char *n
 	close(fd);
 }
 
-int cache_open_spare(const char *cache_dir, const char *tmpdir, const char *name, int flags,
-                     int *reused)
+int cache_open_spare(const char *cache_dir, const char *tmpdir, const char *name, int flags)
 {
 	char src[4400], dst[4400];
 	struct stat st;
 	int fd;
 
-	if (reused)
-		*reused = 0;
 	snprintf(dst, sizeof(dst), "%s/%s", tmpdir, name);
 	for (size_t i = 0; i < sizeof(spares) / sizeof(spares[0]); i++) {
 		if (strcmp(name, spares[i][0]) != 0)
@@ -609,11 +606,8 @@ int cache_open_spare(const char *cache_dir, const char *tmpdir, const char *name
 		fd = open(dst, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
 		    st.st_uid == geteuid() && fchmod(fd, 0640) == 0 &&
-		    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0) {
-			if (reused)
-				*reused = 1;
+		    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0)
 			return fd;
-		}
 		if (fd >= 0)
 			close(fd);
 		unlink(dst);
@@ -784,7 +778,8 @@ int cache_make_room(const char *cache_dir, const char *keep_id, long long need)
 			removed++;
 			avail = free_bytes(cache_dir);
 			log_warn("low on disk space: removed the old snapshot %s (%.1f MB) before "
-			         "building; %.1f MB free now, about %.1f MB needed",
+			         "building; %.1f MB free now (the spares included), about %.1f MB "
+			         "needed",
 			         names[i], (double)freed / 1e6, (double)(avail + spare) / 1e6,
 			         (double)need / 1e6);
 		}
@@ -792,8 +787,9 @@ int cache_make_room(const char *cache_dir, const char *keep_id, long long need)
 	}
 	close(lk);
 	if (avail >= 0 && avail + spare < need)
-		log_warn("low on disk space: %.1f MB free in %s, about %.1f MB needed, and no old "
-		         "snapshot left to remove",
-		         (double)(avail + spare) / 1e6, cache_dir, (double)need / 1e6);
+		log_warn(
+		    "low on disk space: %.1f MB free in %s (the spares included), about %.1f MB "
+		    "needed, and no old snapshot left to remove",
+		    (double)(avail + spare) / 1e6, cache_dir, (double)need / 1e6);
 	return removed;
 }

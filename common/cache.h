@@ -153,10 +153,9 @@ int cache_prune_before_publish(const char *cache_dir);
  * O_RDWR): the spare that pruning kept is moved there and written over when there is one (a
  * regular file of this user's, with no other link), else a new file is created. Its blocks
  * stay allocated and its pages cached, so the writes allocate and free nothing; the caller
- * truncates it to the new size. *reused (if not NULL) says which. Returns the fd, or -1.
+ * truncates it to the new size. Returns the fd, or -1.
  */
-int cache_open_spare(const char *cache_dir, const char *tmpdir, const char *name, int flags,
-                     int *reused);
+int cache_open_spare(const char *cache_dir, const char *tmpdir, const char *name, int flags);
 
 /* Format t as ISO-8601 UTC ("2026-11-28T12:00:00Z"). buf needs 21 bytes. */
 void cache_iso8601(time_t t, char *buf, size_t len);

@@ -243,13 +243,13 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	/* Over the spares a pruned snapshot left, when there are: written over, their blocks
 	 * are neither allocated nor freed (nor discarded), and their pages are reused. */
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_DATA);
-	if ((out.fd = cache_open_spare(o->cache_dir, tmpdir, CACHE_DATA, O_RDWR, NULL)) < 0) {
+	if ((out.fd = cache_open_spare(o->cache_dir, tmpdir, CACHE_DATA, O_RDWR)) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, CACHE_DATA_GZ);
-	if ((gz_fd = cache_open_spare(o->cache_dir, tmpdir, CACHE_DATA_GZ, O_WRONLY, NULL)) < 0) {
+	if ((gz_fd = cache_open_spare(o->cache_dir, tmpdir, CACHE_DATA_GZ, O_WRONLY)) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}

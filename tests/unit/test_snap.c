@@ -398,6 +398,24 @@ static long long file_size(const char *path)
 	return lstat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
+/* The path of the oldest snapshot of dir (ids sort by age) in out; -1 if there is none. */
+static int oldest_snapshot(const char *dir, char *out, size_t len)
+{
+	char path[600], name[256] = "";
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/snapshots", dir);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' && (name[0] == '\0' || strcmp(e->d_name, name) < 0))
+			snprintf(name, sizeof(name), "%s", e->d_name);
+	closedir(d);
+	snprintf(out, len, "%s/%s", path, name);
+	return name[0] ? 0 : -1;
+}
+
 /*
  * The spares: pruning keeps a removed snapshot's body and gzip copy when nobody has them open,
  * and the next build writes over them: the result is the same as a build into new files,
@@ -407,11 +425,9 @@ static long long file_size(const char *path)
 static void spares(void)
 {
 	char dir[] = "/tmp/pmacache-spare.XXXXXX", fresh[] = "/tmp/pmacache-fresh.XXXXXX";
-	char err[512], id[64], path[700], oldest[600], spare[600], spare_gz[600], cmd[700];
+	char err[512], path[700], oldest[600], spare[600], spare_gz[600], cmd[700];
 	char *body, *want, *held_copy, *held_now;
 	size_t len, wlen, hlen, hnow;
-	struct dirent *e;
-	DIR *d;
 	int fd, i;
 
 	if (mkdtemp(dir) == NULL || mkdtemp(fresh) == NULL) {
@@ -425,17 +441,7 @@ static void spares(void)
 		      err);
 	CHECK(file_size(spare) < 0 && file_size(spare_gz) < 0, "no spare while nothing is pruned");
 	/* The oldest, about to be pruned: its size is the spare's. */
-	snprintf(path, sizeof(path), "%s/snapshots", dir);
-	if ((d = opendir(path)) == NULL) {
-		CHECK(0, "setup: %s: %s", path, strerror(errno));
-		return;
-	}
-	oldest[0] = '\0';
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.' &&
-		    (oldest[0] == '\0' || strcmp(e->d_name, strrchr(oldest, '/') + 1) < 0))
-			snprintf(oldest, sizeof(oldest), "%s/snapshots/%s", dir, e->d_name);
-	closedir(d);
+	CHECK(oldest_snapshot(dir, oldest, sizeof(oldest)) == 0, "setup: the oldest snapshot");
 	snprintf(path, sizeof(path), "%s/%s", oldest, CACHE_DATA);
 	long long oldest_size = file_size(path);
 	snprintf(path, sizeof(path), "%s/%s", oldest, CACHE_DATA_GZ);
@@ -456,7 +462,6 @@ static void spares(void)
 	snprintf(path, sizeof(path), "%s/current/%s", dir, CACHE_DATA_GZ);
 	CHECK(stat(path, &st) == 0 && st.st_ino == sp_gz.st_ino, "its gzip copy is the spare's");
 	CHECK(build(fresh, 700, 11, 0, 0, err, sizeof(err)) == SNAP_OK, "the same, fresh: %s", err);
-	current(dir, id, sizeof(id));
 	snprintf(path, sizeof(path), "%s/current/%s", dir, CACHE_DATA);
 	body = slurp(path, &len);
 	snprintf(path, sizeof(path), "%s/current/%s", fresh, CACHE_DATA);
@@ -473,15 +478,7 @@ static void spares(void)
 	free(want);
 
 	/* A reader holding the body that is pruned next: it is removed, never written over. */
-	snprintf(path, sizeof(path), "%s/snapshots", dir);
-	oldest[0] = '\0';
-	if ((d = opendir(path)) != NULL) {
-		while ((e = readdir(d)) != NULL)
-			if (e->d_name[0] != '.' &&
-			    (oldest[0] == '\0' || strcmp(e->d_name, strrchr(oldest, '/') + 1) < 0))
-				snprintf(oldest, sizeof(oldest), "%s/snapshots/%s", dir, e->d_name);
-		closedir(d);
-	}
+	CHECK(oldest_snapshot(dir, oldest, sizeof(oldest)) == 0, "setup: the oldest snapshot");
 	snprintf(path, sizeof(path), "%s/%s", oldest, CACHE_DATA);
 	held_copy = slurp(path, &hlen);
 	fd = open(path, O_RDONLY);
