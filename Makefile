@@ -2,9 +2,9 @@
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 WARN     = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror
-DEPS     = libcurl json-c zlib libisal
+DEPS     = libcurl json-c zlib libisal libxxhash
 PKGCFLAGS := $(shell pkg-config --cflags $(DEPS) 2>/dev/null)
-PKGLIBS   := $(shell pkg-config --libs $(DEPS) 2>/dev/null || echo -lcurl -ljson-c -lz -lisal)
+PKGLIBS   := $(shell pkg-config --libs $(DEPS) 2>/dev/null || echo -lcurl -ljson-c -lz -lisal -lxxhash)
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 COMMON_SRC = common/conf.c common/log.c common/logsys.c common/cache.c common/priv.c \

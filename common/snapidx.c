@@ -66,61 +66,6 @@ uint64_t snapidx_hash(const void *p, size_t len)
 	return h1 + h2;
 }
 
-#define H1_STEP(h, w) (rotl64((h) ^ (rotl64((w)*C1, 31) * C2), 27) * 5 + 0x52dce729)
-#define H2_STEP(h, w) (rotl64((h) ^ (rotl64((w)*C2, 33) * C1), 31) * 5 + 0x38495ab5)
-
-void snapidx_hash_init(struct snapidx_hasher *s)
-{
-	s->h1 = C3;
-	s->h2 = C3 ^ C1;
-	s->len = 0;
-	s->nbuf = 0;
-}
-
-void snapidx_hash_update(struct snapidx_hasher *s, const void *p, size_t len)
-{
-	const unsigned char *b = p;
-
-	s->len += len;
-	if (s->nbuf) {
-		size_t k = 16 - s->nbuf < len ? 16 - s->nbuf : len;
-		memcpy(s->buf + s->nbuf, b, k);
-		s->nbuf += k;
-		b += k;
-		len -= k;
-		if (s->nbuf < 16)
-			return;
-		s->h1 = H1_STEP(s->h1, rd64(s->buf));
-		s->h2 = H2_STEP(s->h2, rd64(s->buf + 8));
-		s->nbuf = 0;
-	}
-	for (; len >= 16; b += 16, len -= 16) {
-		s->h1 = H1_STEP(s->h1, rd64(b));
-		s->h2 = H2_STEP(s->h2, rd64(b + 8));
-	}
-	memcpy(s->buf, b, len);
-	s->nbuf = len;
-}
-
-uint64_t snapidx_hash_final(const struct snapidx_hasher *s)
-{
-	uint64_t h1 = s->h1, h2 = s->h2, w = 0;
-	size_t i = 0;
-
-	if (s->nbuf >= 8) {
-		h1 = H1_STEP(h1, rd64(s->buf));
-		i = 8;
-	}
-	for (size_t k = 0; i + k < s->nbuf; k++)
-		w |= (uint64_t)s->buf[i + k] << (8 * k);
-	h2 ^= rotl64(w * C2, 33) * C1;
-	h1 ^= s->len;
-	h2 ^= s->len;
-	h1 += h2;
-	h2 += h1;
-	return fmix64(h1) + fmix64(h2);
-}
-
 /* The end of the JSON string starting at r[i] == '"': the index of its closing quote. */
 static inline ssize_t str_end(const char *r, size_t len, size_t i)
 {

@@ -15,7 +15,7 @@ fi
 echo 'phpmyadmin phpmyadmin/dbconfig-install boolean false' | debconf-set-selections
 echo 'phpmyadmin phpmyadmin/reconfigure-webserver multiselect' | debconf-set-selections
 
-PKGS="build-essential pkg-config clang libfcgi-dev libcurl4-openssl-dev libjson-c-dev zlib1g-dev libisal-dev jq
+PKGS="build-essential pkg-config clang libfcgi-dev libcurl4-openssl-dev libjson-c-dev zlib1g-dev libisal-dev libxxhash-dev jq
  nginx-light spawn-fcgi libfcgi-bin curl procps psmisc iproute2 netcat-openbsd strace valgrind chromium chromium-driver
  mariadb-server mariadb-client php-fpm phpmyadmin wrk python3 python3-requests nodejs mandoc systemd logrotate
  miller time"

@@ -17,7 +17,7 @@
 /* A regular file is mapped this much at a time: 256 KiB to 4 MiB, with or without
  * MAP_POPULATE, convert in the same time; the window's pages count in the RSS. */
 #define CSV_WINDOW (512 * 1024)
-#define CSV_FLUSH_AT (1024 * 1024)
+#define CSV_FLUSH_AT (512 * 1024) /* a chunk for the file and the gzip queue (gz.c) */
 #define CSV_PROGRESS_EVERY (64LL * 1024 * 1024)
 #define CSV_COUNT_WIDTH 15                 /* room for the row count, padded with spaces */
 #define CSV_MAX_FIELD_CAP (UINT32_MAX / 8) /* header offsets are 32-bit */
@@ -45,6 +45,12 @@ static int buf_grow(struct buf *b, size_t need)
 	b->p = np;
 	b->cap = cap;
 	return 0;
+}
+
+/* Make sure b has room for need more bytes. */
+static inline int room(struct buf *b, size_t need)
+{
+	return b->cap - b->len >= need ? 0 : buf_grow(b, need);
 }
 
 /* Callers reserve room first; these never fail. */
@@ -293,7 +299,8 @@ static int flush(struct parser *p)
 		}
 		off += (size_t)n;
 	}
-	if (p->sink->tap && p->sink->tap(p->sink->tap_arg, p->out.p, p->out.len) < 0) {
+	if (p->sink->tap &&
+	    p->sink->tap(p->sink->tap_arg, &p->out.p, &p->out.cap, p->out.len) < 0) {
 		snprintf(p->err, p->errlen, "writing the gzip copy failed");
 		p->write_failed = 1;
 		return -1;
@@ -311,6 +318,7 @@ static int flush(struct parser *p)
 static int flush_at_mark(struct parser *p)
 {
 	size_t keep, len;
+	const char *from;
 
 	if (p->fd < 0 || p->sink->row == NULL || p->row_off <= p->written)
 		return flush(p);
@@ -319,9 +327,16 @@ static int flush_at_mark(struct parser *p)
 		return flush(p);
 	len = p->out.len - keep;
 	p->out.len = len;
+	from = p->out.p;
 	if (flush(p) < 0)
 		return -1;
-	memmove(p->out.p, p->out.p + len, keep);
+	if (p->out.p == from) {
+		memmove(p->out.p, p->out.p + len, keep);
+	} else { /* the tap took the buffer: it is still readable until its next call */
+		if (room(&p->out, keep) < 0)
+			return fail(p, p->line, 1, "out of memory");
+		memcpy(p->out.p, from + len, keep);
+	}
 	p->out.len = keep;
 	return 0;
 }
@@ -334,12 +349,6 @@ static inline void copy_key(char *dst, const char *src, size_t n)
 		memcpy(dst, src, KEY_COPY);
 	else
 		memcpy(dst, src, n);
-}
-
-/* Make sure b has room for need more bytes. */
-static inline int room(struct buf *b, size_t need)
-{
-	return b->cap - b->len >= need ? 0 : buf_grow(b, need);
 }
 
 /* A field starts: write the separator and the key. */

@@ -41,8 +41,12 @@ struct csv_out {
 	char *mem; /* with fd < 0: the output, NUL-terminated; caller frees */
 	size_t mem_len;
 	/* With fd >= 0: called with every chunk written, in order (a second consumer such as
-	 * the gzip copy). Returns 0, or -1 to stop the conversion as a write failure. */
-	int (*tap)(void *arg, const char *buf, size_t len);
+	 * the gzip copy): len bytes at *buf, in a buffer of *cap bytes. The tap may take the
+	 * buffer itself rather than copy it: it then puts one of its own in its place (any
+	 * size, or NULL with 0), and the converter goes on in that one. The converter may
+	 * still read the buffer it handed over until its next call of the tap. Returns 0, or
+	 * -1 to stop the conversion as a write failure. */
+	int (*tap)(void *arg, char **buf, size_t *cap, size_t len);
 	void *tap_arg;
 	size_t head_len; /* set before the first chunk: the envelope before the rows */
 	/* If set: called at the end of every row with the output offset of its '{' and its

@@ -19,8 +19,9 @@ struct gz;
 struct gz *gz_start(int fd, const struct csv_out *out, int level, char *err, size_t errlen);
 
 /* The csv_out tap: queue one chunk of the JSON, already written to out->fd by the
- * converter (blocks while the queue is full). */
-int gz_tap(void *arg, const char *buf, size_t len);
+ * converter (blocks while the queue is full). The chunk's buffer is taken, not copied: a
+ * drained one of the queue's goes back in its place. */
+int gz_tap(void *arg, char **buf, size_t *cap, size_t len);
 
 /* Why the gzip thread failed (compressing, or writing its copy), or NULL. */
 const char *gz_error(struct gz *g);

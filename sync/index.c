@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define WBUF (64 * 1024)
 #define RBUF_KEYS 170       /* 4080 bytes of keys per read: the least a merge's run gets */
@@ -197,6 +198,7 @@ struct idxw {
 	size_t nrun;
 	uint64_t nruns;
 	int ids_integer;
+	XXH3_state_t *xs; /* a long row's hash, in pieces */
 };
 
 void idx_sort_keys(struct snapidx_key *k, struct snapidx_key *tmp, size_t n)
@@ -245,7 +247,7 @@ struct idxw *idxw_start(const char *dir, int data_fd, const char *id_column,
 	    (w->id_json = malloc(6 * n + 3)) == NULL ||
 	    (w->run = malloc(IDXW_RUN_KEYS * sizeof(*w->run))) == NULL ||
 	    (w->sorted = malloc(IDXW_RUN_KEYS * sizeof(*w->sorted))) == NULL ||
-	    (w->scratch = malloc(WBUF)) == NULL) {
+	    (w->scratch = malloc(WBUF)) == NULL || (w->xs = XXH3_createState()) == NULL) {
 		snprintf(err, errlen, "the index: out of memory");
 		goto fail;
 	}
@@ -281,6 +283,7 @@ void idxw_abort(struct idxw *w)
 	free(w->run);
 	free(w->sorted);
 	free(w->scratch);
+	XXH3_freeState(w->xs);
 	free(w);
 }
 
@@ -420,11 +423,10 @@ int idxw_row(void *arg, long long off, const char *row, size_t len)
 			return -1;
 		}
 		k->pk_hash = snapidx_hash(row + id->off, id->len);
-		k->row_hash = snapidx_hash(row, len);
+		k->row_hash = XXH3_64bits(row, len);
 	} else {
 		/* A long row, flushed: its id from its first bytes, its hash read in pieces
 		 * from the page cache, in constant memory. */
-		struct snapidx_hasher hs;
 		if (prefix_at(w->data_fd, o, len, (uint32_t)w->id_col + 1, w->scratch, w->sp, &pf) <
 		    0)
 			return -1;
@@ -434,15 +436,15 @@ int idxw_row(void *arg, long long off, const char *row, size_t len)
 			w->ids_integer = 0;
 		unmap_row(&pf.m);
 		row = NULL;
-		snapidx_hash_init(&hs);
+		XXH3_64bits_reset(w->xs);
 		for (size_t at = 0; at < len;) {
 			size_t n = len - at < WBUF ? len - at : WBUF;
 			if (pread_all(w->data_fd, w->scratch, n, o + at) < 0)
 				return -1;
-			snapidx_hash_update(&hs, w->scratch, n);
+			XXH3_64bits_update(w->xs, w->scratch, n);
 			at += n;
 		}
-		k->row_hash = snapidx_hash_final(&hs);
+		k->row_hash = XXH3_64bits_digest(w->xs);
 	}
 	k->row = w->nrows;
 	if (row && w->ids_integer && !is_integer(row + id->off, id->len))
@@ -705,7 +707,8 @@ int idxw_finish(struct idxw *w, uint64_t data_size, const char *columns,
 		h.flags =
 		    (w->ids_integer ? SNAPIDX_IDS_INTEGER : 0) | (unique ? SNAPIDX_IDS_UNIQUE : 0);
 	}
-	/* Both heads, and both files on their way to the disk, before the first fsync. */
+	h.flags |= SNAPIDX_ROWHASH_XXH3;
+	/* Both heads, and both files on their way to the disk (the caller's fsync waits). */
 	memcpy(h.magic, SNAPIDX_MAGIC_KEYS, 8);
 	h.nkeys = unique ? w->nrows : 0;
 	if (pwrite(w->keys.fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
@@ -717,12 +720,6 @@ int idxw_finish(struct idxw *w, uint64_t data_size, const char *columns,
 	if (pwrite(w->rows.fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
 		goto fail;
 	sync_file_range(w->rows.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	what = SNAPIDX_KEYS;
-	if (fsync(w->keys.fd) < 0)
-		goto fail;
-	what = SNAPIDX_ROWS;
-	if (fsync(w->rows.fd) < 0)
-		goto fail;
 	wf_close(&w->rows, 0);
 	wf_close(&w->keys, 0);
 	rc = 0;
@@ -960,23 +957,6 @@ static int emit_held(struct diff *d, int kind, volatile sig_atomic_t *stop)
 	return 0;
 }
 
-static int fsync_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	if (rc < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
 int idx_diff(const char *old_dir, const char *from_id, const char *new_dir,
              volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
@@ -999,6 +979,12 @@ int idx_diff(const char *old_dir, const char *from_id, const char *new_dir,
 	}
 	if (!side_keyed(&o) || !side_keyed(&n)) {
 		snprintf(err, errlen, "%s: no unique ids on both sides", from_id);
+		rc = 1;
+		goto out;
+	}
+	/* Row hashes made by another function (a build before XXH3) never compare equal. */
+	if ((o.kh.flags ^ n.kh.flags) & SNAPIDX_ROWHASH_XXH3) {
+		snprintf(err, errlen, "%s: its rows were hashed by an older build", from_id);
 		rc = 1;
 		goto out;
 	}
@@ -1066,8 +1052,9 @@ int idx_diff(const char *old_dir, const char *from_id, const char *new_dir,
 		if (r < 0)
 			goto werr;
 	}
-	if (wf_put(&f, "]}", 2) < 0 || wf_flush(&f) < 0 || fsync(f.fd) < 0 || fsync_path(dir) < 0)
+	if (wf_put(&f, "]}", 2) < 0 || wf_flush(&f) < 0)
 		goto werr;
+	sync_file_range(f.fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* the caller's fsync waits */
 	wf_close(&f, 0);
 	rc = 0;
 	goto out;

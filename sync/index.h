@@ -34,7 +34,9 @@ int idxw_header(void *arg, const char *columns);
 int idxw_row(void *arg, long long off, const char *row, size_t len);
 
 /* The body is complete (data_size bytes, columns as the converter listed them): write the
- * heads, sort the keys, fsync both files. Returns 0, or -1 with err. Frees w either way. */
+ * heads, sort the keys, and start both files' writeback. Not fsynced: the snapshot's build
+ * makes its whole folder durable at once (one journal commit, not one a file). Returns 0, or
+ * -1 with err. Frees w either way. */
 int idxw_finish(struct idxw *w, uint64_t data_size, const char *columns,
                 volatile sig_atomic_t *stop, char *err, size_t errlen);
 
@@ -52,8 +54,8 @@ void idx_sort_keys(struct snapidx_key *k, struct snapidx_key *tmp, size_t n);
  * snapshot in old_dir (named from_id) to the one in new_dir, whose rows.idx and keys.idx are
  * complete. Returns 0; 1 when there is nothing to diff against (either index lacks unique
  * keys, or another id column) or too much changed (IDX_CHANGES_MAX), with why in err; -1 with err
- * on a failure (a write error, a bad old index); -3 when stop was set. The file is fsynced; on
- * failure it is removed.
+ * on a failure (a write error, a bad old index); -3 when stop was set. The file's writeback
+ * is started, not waited for (the caller fsyncs the folder); on failure it is removed.
  */
 int idx_diff(const char *old_dir, const char *from_id, const char *new_dir,
              volatile sig_atomic_t *stop, char *err, size_t errlen);

@@ -43,7 +43,8 @@ static char *snap_columns(const char *cache_dir, const char *id, size_t max)
 	return cache_read_alloc(cache_dir, path, max, NULL);
 }
 
-/* Write len bytes of text as tmpdir/name, fsynced. Returns 0, or -1 with err set. */
+/* Write len bytes of text as tmpdir/name (sync_folder makes it durable). Returns 0, or -1
+ * with err set. */
 static int put_file(const char *tmpdir, const char *name, const char *text, size_t len, char *err,
                     size_t errlen)
 {
@@ -52,13 +53,115 @@ static int put_file(const char *tmpdir, const char *name, const char *text, size
 
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0 ||
-	    cache_write_all(fd, text, len, -1) < 0 || fsync(fd) < 0) {
+	    cache_write_all(fd, text, len, -1) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		rc = -1;
 	}
 	if (fd >= 0)
 		close(fd);
 	return rc;
+}
+
+/* fsync dir/name, dfd being dir's. */
+static int sync_one(int dfd, const char *dir, const char *name, char *err, size_t errlen)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC), e;
+
+	if (fd >= 0 && fsync(fd) == 0) {
+		close(fd);
+		return 0;
+	}
+	e = errno;
+	snprintf(err, errlen, "fsync %s/%s: %s", dir, name, strerror(e));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/*
+ * Make the new snapshot's other files durable, then the folder itself (the body and its gzip
+ * copy are the finisher's). Everything is written by now, so the first fsync commits the
+ * journal with every file's metadata at once and the others only wait for their data, already
+ * on its way (sync_file_range): one commit for the folder, not one a file.
+ */
+static int sync_folder(const char *tmpdir, int indexed, char *err, size_t errlen)
+{
+	static const char *const files[] = {SNAPIDX_KEYS, SNAPIDX_ROWS, CACHE_META, CACHE_COLUMNS};
+	char path[4400];
+	struct dirent *e;
+	DIR *d;
+	int dfd, rc = 0;
+
+	if ((dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "%s: %s", tmpdir, strerror(errno));
+		return -1;
+	}
+	for (size_t i = indexed ? 0 : 2; rc == 0 && i < sizeof(files) / sizeof(files[0]); i++)
+		rc = sync_one(dfd, tmpdir, files[i], err, errlen);
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, SNAPIDX_CHANGES);
+	if (rc == 0 && (d = opendir(path)) != NULL) {
+		while (rc == 0 && (e = readdir(d)) != NULL)
+			if (e->d_name[0] != '.')
+				rc = sync_one(dirfd(d), path, e->d_name, err, errlen);
+		if (rc == 0 && fsync(dirfd(d)) < 0) {
+			snprintf(err, errlen, "fsync %s: %s", path, strerror(errno));
+			rc = -1;
+		}
+		closedir(d);
+	}
+	if (rc == 0 && fsync(dfd) < 0) {
+		snprintf(err, errlen, "fsync %s: %s", tmpdir, strerror(errno));
+		rc = -1;
+	}
+	close(dfd);
+	return rc;
+}
+
+/*
+ * The finisher: the gzip copy's end (its last chunks are still being compressed), its cut to
+ * size, both files' times, then their fsyncs, on a thread of its own while the index's keys
+ * are merged and the changes written. Its result is read after the join.
+ */
+struct finisher {
+	struct gz *gz;
+	int json_fd, gz_fd;
+	time_t t;
+	const char *tmpdir;
+	long long gz_bytes; /* the gzip copy's size, or -1 with err */
+	char err[600];
+};
+
+static void *finish(void *arg)
+{
+	struct finisher *f = arg;
+	struct timespec times[2];
+	const char *what = CACHE_DATA_GZ;
+
+	f->gz_bytes = gz_finish(f->gz, f->json_fd, f->err, sizeof(f->err));
+	if (f->gz_bytes < 0)
+		return NULL;
+	/* A spare's bytes past the gzip copy's end go (a new file: nothing to cut). */
+	if (ftruncate(f->gz_fd, (off_t)f->gz_bytes) < 0)
+		goto fail;
+	/* mtime and size make the id, and nginx's ETag and Last-Modified: no write follows. */
+	times[0].tv_sec = times[1].tv_sec = f->t;
+	times[0].tv_nsec = times[1].tv_nsec = 0;
+	if (futimens(f->json_fd, times) < 0 || futimens(f->gz_fd, times) < 0) {
+		snprintf(f->err, sizeof(f->err), "setting the snapshot time: %s", strerror(errno));
+		f->gz_bytes = -1;
+		return NULL;
+	}
+	what = CACHE_DATA;
+	if (fsync(f->json_fd) < 0)
+		goto fail;
+	what = CACHE_DATA_GZ;
+	if (fsync(f->gz_fd) < 0)
+		goto fail;
+	return NULL;
+fail:
+	snprintf(f->err, sizeof(f->err), "fsync %s/%s: %s", f->tmpdir, what, strerror(errno));
+	f->gz_bytes = -1;
+	return NULL;
 }
 
 /* The clock's second. Not time(2): it reads a coarse clock that can lag clock_gettime()
@@ -188,11 +291,11 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	struct gz *gz = NULL;
 	struct idxw *ix = NULL;
 	struct json_object *meta = NULL;
-	struct timespec times[2];
+	struct finisher fin;
 	struct stat st;
 	enum snap_fail rc = SNAP_EWRITE;
-	int prev_rc, have_prev, gz_fd = -1, dfd = -1, r_ix, pruning = 0;
-	pthread_t pruner;
+	int prev_rc, have_prev, gz_fd = -1, r_ix, pruning = 0, finishing = 0;
+	pthread_t pruner, finisher;
 	int keep = o->keep_snapshots > 0 ? o->keep_snapshots : CACHE_KEEP;
 	time_t t, prev_mtime = 0;
 	const char *mtext;
@@ -324,25 +427,8 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	 * (freeing a large body's pages takes a while), while this one finishes the index. */
 	pruning = pthread_create(&pruner, NULL, prune_thread, (void *)o->cache_dir) == 0;
 
-	/* The index, then the changes from the older snapshots: before the swap, in the
-	 * same folder, so they are published with the body or not at all. */
 	if (stopped(o, name, "the index", &rc, err, errlen))
 		goto out;
-	/* The body is written whole (the diff reads the new rows back from it); the gzip
-	 * thread compresses the last chunks meanwhile. */
-	r_ix = 0;
-	if (ix) {
-		r_ix = idxw_finish(ix, (uint64_t)cr.bytes_out, cr.columns, o->stop, err, errlen);
-		ix = NULL;
-		if (r_ix == 0)
-			r_ix = write_changes(o, tmpdir, keep, err, errlen);
-	}
-	if (r_ix == -3)
-		rc = SNAP_ESTOPPED;
-	if (r_ix < 0)
-		goto out;
-
-	phase(o, "swap", cr.rows, cr.bytes_out);
 	/* The publication's time, in the envelope too (the gzip copy reads it back). */
 	if (after_second(prev_mtime, o->stop) < 0) {
 		snprintf(err, errlen, "%s: stopped before the swap", name);
@@ -351,34 +437,49 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	}
 	t = clock_now();
 	cache_iso8601(t, iso, sizeof(iso));
-	if (stopped(o, name, "the gzip copy", &rc, err, errlen))
-		goto out;
 	if (cache_write_all(out.fd, iso, strlen(iso), (off_t)csv_last_updated_off()) < 0) {
 		snprintf(err, errlen, "%s/%s: %s", tmpdir, CACHE_DATA, strerror(errno));
 		goto out;
 	}
-	r->gz_bytes = gz_finish(gz, out.fd, err, errlen);
-	gz = NULL;
-	if (r->gz_bytes < 0 || stopped(o, name, "the fsyncs", &rc, err, errlen))
+	/* The gzip copy's end and the two big fsyncs on the finisher's thread, while this one
+	 * finishes the index and then the changes from the older snapshots: before the swap,
+	 * in the same folder, so they are published with the body or not at all. */
+	fin.gz = gz;
+	fin.json_fd = out.fd;
+	fin.gz_fd = gz_fd;
+	fin.t = t;
+	fin.tmpdir = tmpdir;
+	gz = NULL; /* the finisher's now: gz_finish frees it */
+	if (pthread_create(&finisher, NULL, finish, &fin) == 0)
+		finishing = 1;
+	else
+		finish(&fin);
+	r_ix = 0;
+	if (ix) {
+		r_ix = idxw_finish(ix, (uint64_t)cr.bytes_out, cr.columns, o->stop, err, errlen);
+		ix = NULL;
+		if (r_ix == 0)
+			r_ix = write_changes(o, tmpdir, keep, err, errlen);
+	}
+	if (finishing) {
+		pthread_join(finisher, NULL);
+		finishing = 0;
+	}
+	if (r_ix == -3)
+		rc = SNAP_ESTOPPED;
+	if (r_ix < 0)
 		goto out;
-	/* A spare's bytes past the gzip copy's end go (a new file: nothing to cut). */
-	if (ftruncate(gz_fd, (off_t)r->gz_bytes) < 0) {
-		snprintf(err, errlen, "%s/%s: %s", tmpdir, CACHE_DATA_GZ, strerror(errno));
+	if (fin.gz_bytes < 0) {
+		snprintf(err, errlen, "%s", fin.err);
 		goto out;
 	}
-	if (fsync(out.fd) < 0) {
-		snprintf(err, errlen, "fsync %s/%s: %s", tmpdir, CACHE_DATA, strerror(errno));
+	r->gz_bytes = fin.gz_bytes;
+
+	phase(o, "swap", cr.rows, cr.bytes_out);
+	if (stopped(o, name, "the fsyncs", &rc, err, errlen))
 		goto out;
-	}
-	if (fsync(gz_fd) < 0) {
-		snprintf(err, errlen, "fsync %s: %s", path, strerror(errno));
-		goto out;
-	}
-	/* mtime and size make the id, and nginx's ETag and Last-Modified: set them now. */
-	times[0].tv_sec = times[1].tv_sec = t;
-	times[0].tv_nsec = times[1].tv_nsec = 0;
-	if (futimens(out.fd, times) < 0 || futimens(gz_fd, times) < 0 || fstat(out.fd, &st) < 0) {
-		snprintf(err, errlen, "setting the snapshot time: %s", strerror(errno));
+	if (fstat(out.fd, &st) < 0) {
+		snprintf(err, errlen, "%s/%s: %s", tmpdir, CACHE_DATA, strerror(errno));
 		goto out;
 	}
 	snprintf(r->id, sizeof(r->id), "%lx-%llx", (unsigned long)t,
@@ -393,12 +494,9 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	/* meta.json stays small (the responders read it); the column list has its own file. */
 	mtext = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN);
 	if (put_file(tmpdir, CACHE_META, mtext, strlen(mtext), err, errlen) < 0 ||
-	    put_file(tmpdir, CACHE_COLUMNS, cr.columns, strlen(cr.columns), err, errlen) < 0)
+	    put_file(tmpdir, CACHE_COLUMNS, cr.columns, strlen(cr.columns), err, errlen) < 0 ||
+	    sync_folder(tmpdir, !o->no_index, err, errlen) < 0)
 		goto out;
-	if ((dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) < 0) {
-		snprintf(err, errlen, "fsync %s: %s", tmpdir, strerror(errno));
-		goto out;
-	}
 	/* The last point to stop: from here on only the rename of the link is left. */
 	if (stopped(o, name, "the swap", &rc, err, errlen))
 		goto out;
@@ -409,6 +507,8 @@ enum snap_fail snap_build(int csv_fd, const char *name, const struct snap_opts *
 	r->bytes = st.st_size;
 	rc = SNAP_OK;
 out:
+	if (finishing)
+		pthread_join(finisher, NULL);
 	if (pruning)
 		pthread_join(pruner, NULL);
 	gz_abort(gz);
@@ -417,8 +517,6 @@ out:
 		close(out.fd);
 	if (gz_fd >= 0)
 		close(gz_fd);
-	if (dfd >= 0)
-		close(dfd);
 	if (tmpdir[0]) {
 		const char *files[] = {CACHE_DATA,   CACHE_DATA_GZ, CACHE_META, CACHE_COLUMNS,
 		                       SNAPIDX_ROWS, SNAPIDX_KEYS,  IDXW_RUNS};

@@ -690,23 +690,44 @@ void test_csv(void)
 
 /* The flush at CSV_FLUSH_AT keeps the row in progress: a table of short rows over several
  * flushes gives the row hook every row from memory, and the tap gets every chunk, each one
- * already in fd, in order. */
+ * already in fd, in order. A tap that takes the buffer (as the gzip copy's does) gets every
+ * chunk too, and the JSON is the same to the byte. */
 struct mark_sink {
-	int fd;
-	long long written, rows, null_rows, bad;
+	int fd, take;
+	long long written, rows, null_rows, bad, taken;
+	char *held; /* with take: the buffer taken at the last call */
+	size_t held_cap;
 };
 
-static int mark_tap(void *arg, const char *buf, size_t len)
+static int mark_tap(void *arg, char **buf, size_t *cap, size_t len)
 {
 	struct mark_sink *m = arg;
-	char *got = malloc(len ? len : 1);
-	int same = got && pread(m->fd, got, len, (off_t)m->written) == (ssize_t)len &&
-	           memcmp(got, buf, len) == 0;
+	char *got = malloc(len ? len : 1), *back;
+	int same = got && len <= *cap &&
+	           pread(m->fd, got, len, (off_t)m->written) == (ssize_t)len &&
+	           memcmp(got, *buf, len) == 0;
 
 	free(got);
 	if (!same)
 		m->bad++;
 	m->written += (long long)len;
+	if (!m->take)
+		return 0;
+	/* Take this buffer; give back the one taken before, spoilt (the converter may read a
+	 * buffer only until the next call), or none at first, or a small new one every 3rd. */
+	back = m->held;
+	if (back)
+		memset(back, 'x', m->held_cap);
+	m->held = *buf;
+	m->held_cap = *cap;
+	if (back == NULL || ++m->taken % 3 == 0) {
+		free(back);
+		back = malloc(4096);
+		*cap = back ? 4096 : 0;
+	} else {
+		*cap = m->held_cap;
+	}
+	*buf = back;
 	return 0;
 }
 
@@ -728,13 +749,14 @@ static int mark_row(void *arg, long long off, const char *row, size_t len)
 	return 0;
 }
 
-void test_csv_flush_mark(void)
+static void flush_mark(int take)
 {
 	size_t n = 60000, cap = n * 64 + 64, len = 0, i;
-	char *csv = malloc(cap), err[256] = "";
-	struct mark_sink m = {.fd = memfd_create("json", MFD_CLOEXEC)};
-	struct csv_out out = {.fd = m.fd};
-	struct csv_result res;
+	char *csv = malloc(cap), err[256] = "", *json = NULL;
+	struct mark_sink m = {.fd = memfd_create("json", MFD_CLOEXEC), .take = take};
+	struct csv_out out = {.fd = m.fd}, mem = {.fd = -1};
+	struct csv_result res, r2;
+	const char *how = take ? "flush mark, buffers taken" : "flush mark";
 	int fd;
 
 	len += (size_t)snprintf(csv + len, cap - len, "id,note\n");
@@ -746,21 +768,45 @@ void test_csv_flush_mark(void)
 	out.row = mark_row;
 	out.row_arg = &m;
 	memset(&res, 0, sizeof(res));
-	CHECK(fd >= 0 && m.fd >= 0, "flush mark: memfds");
+	memset(&r2, 0, sizeof(r2));
+	CHECK(fd >= 0 && m.fd >= 0, "%s: memfds", how);
 	CHECK(csv_convert(fd, "t.csv", &out, "2026-01-02T03:04:05Z", &res, NULL, err,
 	                  sizeof(err)) == 0,
-	      "flush mark: converts (%s)", err);
-	CHECK(res.bytes_out > 2 * 1024 * 1024, "flush mark: the output crosses flushes (%lld)",
+	      "%s: converts (%s)", how, err);
+	CHECK(res.bytes_out > 2 * 1024 * 1024, "%s: the output crosses flushes (%lld)", how,
 	      res.bytes_out);
-	CHECK(m.rows == (long long)n, "flush mark: every row hooked (%lld)", m.rows);
-	CHECK(m.null_rows == 0, "flush mark: no short row read back from fd (%lld)", m.null_rows);
-	CHECK(m.bad == 0, "flush mark: every row whole, every chunk in fd (%lld bad)", m.bad);
-	CHECK(m.written == res.bytes_out, "flush mark: the tap got all %lld bytes (%lld)",
+	CHECK(m.rows == (long long)n, "%s: every row hooked (%lld)", how, m.rows);
+	CHECK(m.null_rows == 0, "%s: no short row read back from fd (%lld)", how, m.null_rows);
+	CHECK(m.bad == 0, "%s: every row whole, every chunk in fd (%lld bad)", how, m.bad);
+	CHECK(m.written == res.bytes_out, "%s: the tap got all %lld bytes (%lld)", how,
 	      res.bytes_out, m.written);
+	if (take)
+		CHECK(m.taken >= 2, "%s: buffers were taken (%lld)", how, m.taken);
+	/* The same JSON as a conversion in memory, to the byte. */
+	if (fd >= 0 && m.fd >= 0 && res.bytes_out > 0 && lseek(fd, 0, SEEK_SET) == 0 &&
+	    (json = malloc((size_t)res.bytes_out)) != NULL &&
+	    pread(m.fd, json, (size_t)res.bytes_out, 0) == (ssize_t)res.bytes_out &&
+	    csv_convert(fd, "t.csv", &mem, "2026-01-02T03:04:05Z", &r2, NULL, err, sizeof(err)) ==
+	        0)
+		CHECK(mem.mem_len == (size_t)res.bytes_out &&
+		          memcmp(mem.mem, json, mem.mem_len) == 0,
+		      "%s: the JSON is the one converted in memory", how);
+	else
+		CHECK(0, "%s: setup: the conversion in memory (%s)", how, err);
+	free(json);
+	free(mem.mem);
+	free(r2.columns);
+	free(m.held);
 	if (fd >= 0)
 		close(fd);
 	if (m.fd >= 0)
 		close(m.fd);
 	free(csv);
 	free(res.columns);
+}
+
+void test_csv_flush_mark(void)
+{
+	flush_mark(0);
+	flush_mark(1);
 }
