@@ -30,6 +30,10 @@ fi
 # stats v...: "median min max" (numbers, any order)
 stats() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%g %g %g\n", m, a[1], a[NR]}'; }
 med() { stats "$@" | cut -d' ' -f1; }
+# Wall clock to the microsecond (bash's EPOCHREALTIME, read without a fork; /usr/bin/time's %e
+# has only 10 ms, a tenth of an import of the demo's table): t0=${EPOCHREALTIME/,/.} before,
+# t1 the same after, then secs "$t0" "$t1".
+secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
 fmt() { # "median min max" unit -> "m (lo–hi) unit"
 	set -- $1 "$2"
 	printf '%s (%s–%s) %s' "$1" "$2" "$3" "$4"
@@ -214,20 +218,27 @@ for N in $SIZES; do
 	T=() M=() TM=() MM=() Y=() YM=() C=() failed=0
 	kill_slow
 	for i in $(seq $RUNS); do
+		t0=${EPOCHREALTIME/,/.}
 		if ! { /usr/bin/time -f '%e %M' "$SYNC" -c "$B/pmacache.conf" --csv "$csv" --force 2>&1 >/dev/null; } > "$B/csv.log"; then
 			echo "   --csv failed: $(grep -m1 ' error: ' "$B/csv.log")" >&2
 			failed=$((failed + 1))
 			continue
 		fi
+		t1=${EPOCHREALTIME/,/.}
+		T+=("$(secs "$t0" "$t1")")
 		set -- $(tail -n1 "$B/csv.log")
-		T+=("$1"); TM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
+		TM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
 		C+=("$(awk '/ phase convert /{if(c=="")c=$NF} / phase swap /{s=$NF} END{gsub(/[()s]/,"",c); gsub(/[()s]/,"",s); printf "%.3f", s-c}' "$B/csv.log")")
+		t0=${EPOCHREALTIME/,/.}
 		set -- $( { /usr/bin/time -f '%e %M' mlr --icsv --ojson cat "$csv" > "$B/mlr.json"; } 2>&1 | tail -n1)
-		M+=("$1"); MM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
+		t1=${EPOCHREALTIME/,/.}
+		M+=("$(secs "$t0" "$t1")"); MM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
 		rm -f "$B/mlr.json"
 		if [ "$N" = "$ROWS" ]; then
+			t0=${EPOCHREALTIME/,/.}
 			set -- $( { /usr/bin/time -f '%e %M' python3 "$TOP/bench/csv2json.py" "$csv" "$B/py.json"; } 2>&1 | tail -n1)
-			Y+=("$1"); YM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
+			t1=${EPOCHREALTIME/,/.}
+			Y+=("$(secs "$t0" "$t1")"); YM+=("$(awk -v k="$2" 'BEGIN{printf "%.1f", k/1024}')")
 			rm -f "$B/py.json"
 		fi
 	done
@@ -243,9 +254,10 @@ for N in $SIZES; do
 	for noidx in "" --no-index; do
 		for i in $(seq $RUNS); do
 			sleep 1 # a new second: the next import never waits for one (one snapshot per second)
-			if { /usr/bin/time -f '%e %M' "$SYNC" -c "$B/pmacache.conf" --csv "$csv" --force $noidx 2>&1 >/dev/null; } > "$B/csv.log"; then
-				set -- $(tail -n1 "$B/csv.log")
-				if [ -n "$noidx" ]; then TN+=("$1"); else TI+=("$1"); fi
+			t0=${EPOCHREALTIME/,/.}
+			if "$SYNC" -c "$B/pmacache.conf" --csv "$csv" --force $noidx >/dev/null 2>"$B/csv.log"; then
+				t1=${EPOCHREALTIME/,/.}
+				if [ -n "$noidx" ]; then TN+=("$(secs "$t0" "$t1")"); else TI+=("$(secs "$t0" "$t1")"); fi
 			fi
 		done
 	done
