@@ -251,6 +251,7 @@ for N in $SIZES; do
 	chsz=$(du -sb "$cur/changes" 2>/dev/null | cut -f1)
 	isz=$(($(stat -c %s "$cur/rows.idx" 2>/dev/null || echo 0) + $(stat -c %s "$cur/keys.idx" 2>/dev/null || echo 0) + ${chsz:-0}))
 	bsz=$(stat -c %s "$cur/data_cache.json")
+	failed_ix=0
 	for noidx in "" --no-index; do
 		for i in $(seq $RUNS); do
 			sleep 1 # a new second: the next import never waits for one (one snapshot per second)
@@ -258,6 +259,9 @@ for N in $SIZES; do
 			if "$SYNC" -c "$B/pmacache.conf" --csv "$csv" --force $noidx >/dev/null 2>"$B/csv.log"; then
 				t1=${EPOCHREALTIME/,/.}
 				if [ -n "$noidx" ]; then TN+=("$(secs "$t0" "$t1")"); else TI+=("$(secs "$t0" "$t1")"); fi
+			else
+				echo "   --csv $noidx failed: $(grep -m1 ' error: ' "$B/csv.log")" >&2
+				failed_ix=$((failed_ix + 1))
 			fi
 		done
 	done
@@ -271,7 +275,10 @@ for N in $SIZES; do
 	row "7a. $nice rows: CSV→JSON ($csvmb; pmacache incl. gzip copy + fsync)" "$(fmt "$(stats "${T[@]}")" s)" "Miller mlr --icsv --ojson" "$(fmt "$(stats "${M[@]}")" s)" "${r7}× faster" "≥ ${goal}× faster" "$met"
 	row "7a'. $nice rows: the convert phase alone (the sync's own phase times)" "$(fmt "$(stats "${C[@]}")" s)" "Miller mlr --icsv --ojson" "$(fmt "$(stats "${M[@]}")" s)" "$(ratio "$(med "${M[@]}")" "$(med "${C[@]}")")× faster" "" ""
 	ix_pct=$(awk -v a="$(med "${TI[@]}")" -v b="$(med "${TN[@]}")" 'BEGIN{if (b > 0) printf "%.1f", 100 * (a - b) / b; else print "n/a"}')
-	row "7d. $nice rows: the query index's build cost (import with it vs --no-index, back to back)" "$(fmt "$(stats "${TI[@]}")" s)" "--no-index" "$(fmt "$(stats "${TN[@]}")" s)" "+${ix_pct} %" "≤ +20 %" "$(meets "$ix_pct" "<=" 20)"
+	# a failed import is no figure: with every indexed one failed, TI's 0 s reads as -100 %
+	met_ix=$(meets "$ix_pct" "<=" 20)
+	[ "$failed_ix" = 0 ] || met_ix="**NO** ($failed_ix of $((2 * RUNS)) imports failed)"
+	row "7d. $nice rows: the query index's build cost (import with it vs --no-index, back to back)" "$(fmt "$(stats "${TI[@]}")" s)" "--no-index" "$(fmt "$(stats "${TN[@]}")" s)" "+${ix_pct} %" "≤ +20 %" "$met_ix"
 	ix_sz=$(awk -v a="$isz" -v b="$bsz" 'BEGIN{printf "%.2f", 100 * a / b}')
 	row "7e. $nice rows: the index's size (rows.idx + keys.idx + changes/)" "$(awk -v a="$isz" 'BEGIN{printf "%.1f MB", a/1e6}')" "the body" "$(awk -v b="$bsz" 'BEGIN{printf "%.1f MB", b/1e6}')" "+${ix_sz} %" "≤ +10 %" "$(meets "$ix_sz" "<=" 10)"
 	if [ "$N" = "$ROWS" ]; then

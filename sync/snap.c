@@ -215,11 +215,6 @@ static int cmp_desc(const void *a, const void *b)
 	return strcmp(*(char *const *)b, *(char *const *)a);
 }
 
-/*
- * The changes from each of the keep - 1 newest snapshots (all older than the one being
- * built) to the one in tmpdir. An older snapshot without a usable index is skipped. Returns
- * 0, -1 (err) on a write failure, or -3 when stopped.
- */
 /* One changes file, made on a thread of its own when two are made at once. */
 struct diff_job {
 	char path[4400], why[512];
@@ -236,6 +231,11 @@ static void *diff_job_run(void *arg)
 	return NULL;
 }
 
+/*
+ * The changes from each of the keep - 1 newest snapshots (all older than the one being
+ * built) to the one in tmpdir. An older snapshot without a usable index is skipped. Returns
+ * 0, -1 (err) on a write failure, or -3 when stopped.
+ */
 static int write_changes(const struct snap_opts *o, const char *tmpdir, int keep, char *err,
                          size_t errlen)
 {
